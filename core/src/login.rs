@@ -1,0 +1,368 @@
+//! The login sequence, from `pam_start` to an open session, in util-linux login(1)'s order:
+//!
+//! 1. `pam_start_confdir`, items, `pam_fail_delay`;
+//! 2. `pam_authenticate`, retried on a wrong password or unknown user (PAM_USER cleared so the
+//!    name is asked again, unless the front end fixed it);
+//! 3. `pam_acct_mgmt`, and on PAM_NEW_AUTHTOK_REQD `pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK)`;
+//! 4. the account of the final PAM_USER, `initgroups` (before setcred: modules may add groups);
+//! 5. `pam_setcred(PAM_ESTABLISH_CRED)`, `pam_open_session` (on failure
+//!    `pam_setcred(PAM_DELETE_CRED)`), then `pam_setcred(PAM_REINITIALIZE_CRED)` (on failure
+//!    `pam_close_session`).
+//!
+//! See login-utils/login.c (`loginpam_auth`, `loginpam_acct`, `loginpam_session`). The result is
+//! an [`OpenSession`]; `session::run` starts and supervises the user's program in it.
+
+use std::time::Duration;
+
+use nix::unistd::{Gid, Uid, User};
+
+use crate::authlog::{from_host, AuthLog, Severity};
+use crate::code::PamCode;
+use crate::conversation::{Conversation, Message};
+use crate::sanitize::SafeText;
+use crate::session::{Account, Identity, OpenSession};
+use crate::transaction::{flags, ConfigDir, Items, Service, StartError, Transaction};
+
+/// How a login attempt is run.
+#[derive(Debug, Clone)]
+pub struct LoginOptions {
+    pub config: ConfigDir,
+    pub items: Items,
+    /// Authentication attempts before giving up (login(1)'s LOGIN_RETRIES).
+    pub max_tries: u32,
+    /// Minimum wait after a failure, passed to `pam_fail_delay`.
+    pub fail_delay: Duration,
+    /// Where auth events are logged.
+    pub log: AuthLog,
+}
+
+impl Default for LoginOptions {
+    fn default() -> Self {
+        LoginOptions {
+            config: ConfigDir::System,
+            items: Items::default(),
+            max_tries: 3,
+            fail_delay: Duration::from_secs(2),
+            log: AuthLog::new("vestibule"),
+        }
+    }
+}
+
+/// Why a login did not reach an open session. [`LoginError::user_message`] is what to show.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("cannot start PAM: {0}")]
+    Start(#[from] StartError),
+    #[error("login cancelled")]
+    Cancelled,
+    #[error("maximum number of tries exceeded ({tries}): {last}")]
+    TooManyTries { tries: u32, last: PamCode },
+    #[error("authentication failed: {0}")]
+    Authentication(PamCode),
+    #[error("account check failed: {0}")]
+    Account(PamCode),
+    #[error("password change failed: {0}")]
+    PasswordChange(PamCode),
+    #[error("PAM did not name a user")]
+    NoUser,
+    #[error("no account named {0:?} in the user database")]
+    NoAccount(String),
+    #[error("cannot look up account {user:?}: {source}")]
+    AccountLookup { user: String, source: nix::Error },
+    #[error("cannot set supplementary groups for {user:?}: {source}")]
+    Groups { user: String, source: nix::Error },
+    #[error("cannot establish credentials: {0}")]
+    Credentials(PamCode),
+    #[error("cannot open session: {0}")]
+    Session(PamCode),
+}
+
+impl LoginError {
+    /// A one-line message for the person at the screen. Wrong passwords and unknown users read
+    /// the same, so the screen does not reveal which accounts exist.
+    pub fn user_message(&self) -> String {
+        match self {
+            LoginError::Cancelled => "Login cancelled.".into(),
+            LoginError::TooManyTries { tries, .. } => {
+                format!("Maximum number of tries exceeded ({tries}).")
+            }
+            LoginError::Authentication(code) | LoginError::Account(code) => match *code {
+                PamCode::AUTH_ERR | PamCode::USER_UNKNOWN | PamCode::CRED_INSUFFICIENT => {
+                    "Login incorrect.".into()
+                }
+                PamCode::MAXTRIES => "Maximum number of tries exceeded.".into(),
+                PamCode::ABORT => "Login aborted by the authentication service.".into(),
+                PamCode::AUTHINFO_UNAVAIL => {
+                    "The authentication service is unavailable; try again later.".into()
+                }
+                PamCode::ACCT_EXPIRED => {
+                    "Your account has expired; please contact your system administrator.".into()
+                }
+                PamCode::PERM_DENIED => "Permission denied: you may not log in here now.".into(),
+                PamCode::CONV_ERR => "Login failed: the login screen could not answer a question.".into(),
+                other => format!("Login failed: {}.", other.description()),
+            },
+            LoginError::PasswordChange(_) => "Your password was not changed; login refused.".into(),
+            LoginError::NoUser | LoginError::NoAccount(_) => "Login incorrect.".into(),
+            LoginError::Start(_)
+            | LoginError::AccountLookup { .. }
+            | LoginError::Groups { .. }
+            | LoginError::Credentials(_)
+            | LoginError::Session(_) => format!("Cannot log in: {self}."),
+        }
+    }
+}
+
+/// The status codes that mean "try again" at the password prompt: login(1)'s retry set, less
+/// PAM_AUTHINFO_UNAVAIL, which gets its own message instead of a misleading "Login incorrect".
+fn retryable(code: PamCode) -> bool {
+    matches!(
+        code,
+        PamCode::AUTH_ERR | PamCode::USER_UNKNOWN | PamCode::CRED_INSUFFICIENT
+    )
+}
+
+/// Status codes after which a password change may be tried again.
+fn retryable_chauthtok(code: PamCode) -> bool {
+    matches!(
+        code,
+        PamCode::AUTHTOK_ERR
+            | PamCode::AUTHTOK_RECOVERY_ERR
+            | PamCode::TRY_AGAIN
+            | PamCode::AUTHTOK_LOCK_BUSY
+    )
+}
+
+/// Runs the login sequence up to an open session.
+pub fn login(
+    service: Service,
+    options: &LoginOptions,
+    conversation: Box<dyn Conversation>,
+) -> Result<OpenSession, LoginError> {
+    let mut tx = Transaction::start(service, &options.config, &options.items, conversation)?;
+    let tty = options.items.tty.as_deref().unwrap_or("?");
+    let host = from_host(options.items.rhost.as_deref());
+    if let Err(rc) = tx.request_fail_delay(options.fail_delay) {
+        tracing::warn!(status = ?rc, "pam_fail_delay refused");
+    }
+
+    authenticate(&mut tx, options, tty, &host)?;
+    check_account(&mut tx, options)?;
+
+    let user = tx.user().ok_or(LoginError::NoUser)?.to_owned();
+    let identity = resolve_identity(&user)?;
+    if let Identity::Switch(account) = &identity {
+        // Before setcred: modules such as pam_group add groups on top of these.
+        initgroups(account).map_err(|source| LoginError::Groups {
+            user: user.clone(),
+            source,
+        })?;
+    }
+    open(&mut tx)?;
+
+    // Modules may still have changed PAM_USER during setcred or open_session.
+    let final_user = tx.user().ok_or(LoginError::NoUser)?.to_owned();
+    let identity = if final_user == user {
+        identity
+    } else {
+        resolve_identity(&final_user)?
+    };
+    let who = if final_user == "root" {
+        "ROOT LOGIN"
+    } else {
+        "LOGIN"
+    };
+    options
+        .log
+        .send(Severity::Notice, &format!("{who} ON {tty} BY {final_user}{host}"));
+    Ok(OpenSession::new(
+        tx,
+        identity,
+        options.items.tty.clone(),
+        options.log.clone(),
+    ))
+}
+
+fn authenticate(
+    tx: &mut Transaction,
+    options: &LoginOptions,
+    tty: &str,
+    host: &str,
+) -> Result<(), LoginError> {
+    let fixed_user = options.items.user.is_some();
+    let tries = options.max_tries.max(1);
+    let mut failures = 0;
+    loop {
+        let rc = match tx.authenticate(0) {
+            Ok(()) => return Ok(()),
+            Err(rc) => rc,
+        };
+        if tx.cancelled() {
+            return Err(LoginError::Cancelled);
+        }
+        if let Some(reason) = tx.conversation_failure() {
+            tracing::warn!(%reason, "conversation failed during pam_authenticate");
+        }
+        failures += 1;
+        // An unknown name may be a password typed into the user field: never log it.
+        let who = match (rc, tx.user()) {
+            (PamCode::USER_UNKNOWN, _) | (_, None) => "UNKNOWN".to_owned(),
+            (_, Some(u)) => u.to_owned(),
+        };
+        options.log.send(
+            Severity::Notice,
+            &format!(
+                "FAILED LOGIN {failures} ON {tty} FOR '{who}'{host}, {}",
+                rc.description()
+            ),
+        );
+        if !retryable(rc) {
+            return Err(LoginError::Authentication(rc));
+        }
+        tx.notify(Message::Error(SafeText::from_trusted("Login incorrect")));
+        if failures >= tries {
+            options.log.send(
+                Severity::Warning,
+                &format!("TOO MANY LOGIN TRIES ({failures}) ON {tty} FOR '{who}'{host}"),
+            );
+            return Err(LoginError::TooManyTries {
+                tries: failures,
+                last: rc,
+            });
+        }
+        if !fixed_user {
+            tx.forget_user().map_err(LoginError::Authentication)?;
+        }
+    }
+}
+
+fn check_account(tx: &mut Transaction, options: &LoginOptions) -> Result<(), LoginError> {
+    match tx.acct_mgmt(0) {
+        Ok(()) => Ok(()),
+        Err(PamCode::NEW_AUTHTOK_REQD) => change_expired_password(tx, options),
+        Err(_) if tx.cancelled() => Err(LoginError::Cancelled),
+        Err(rc) => Err(LoginError::Account(rc)),
+    }
+}
+
+fn change_expired_password(tx: &mut Transaction, options: &LoginOptions) -> Result<(), LoginError> {
+    let tries = options.max_tries.max(1);
+    for attempt in 1..=tries {
+        match tx.chauthtok(flags::CHANGE_EXPIRED_AUTHTOK) {
+            Ok(()) => return Ok(()),
+            Err(_) if tx.cancelled() => return Err(LoginError::Cancelled),
+            Err(rc) if retryable_chauthtok(rc) && attempt < tries => {
+                tracing::info!(status = ?rc, attempt, "password change failed; asking again");
+                tx.notify(Message::Error(SafeText::from_trusted(
+                    "Password not changed. Please try again.",
+                )));
+            }
+            Err(rc) => return Err(LoginError::PasswordChange(rc)),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Credentials and session, with login(1)'s fallbacks when a step fails.
+fn open(tx: &mut Transaction) -> Result<(), LoginError> {
+    tx.establish_credentials().map_err(LoginError::Credentials)?;
+    if let Err(rc) = tx.open_session(0) {
+        if let Err(d) = tx.delete_credentials() {
+            tracing::warn!(status = ?d, "pam_setcred(PAM_DELETE_CRED) failed after open_session failed");
+        }
+        return Err(LoginError::Session(rc));
+    }
+    if let Err(rc) = tx.renew_credentials(flags::REINITIALIZE_CRED) {
+        if let Err(c) = tx.close_session() {
+            tracing::warn!(status = ?c, "pam_close_session failed after setcred failed");
+        }
+        return Err(LoginError::Credentials(rc));
+    }
+    Ok(())
+}
+
+/// Who the session will run as: the PAM user when we can switch to it (root), otherwise the
+/// invoking user, said out loud by the front end.
+fn resolve_identity(pam_user: &str) -> Result<Identity, LoginError> {
+    if Uid::effective().is_root() {
+        return lookup(pam_user).map(Identity::Switch);
+    }
+    let invoker = User::from_uid(Uid::current())
+        .map_err(|source| LoginError::AccountLookup {
+            user: format!("uid {}", Uid::current()),
+            source,
+        })?
+        .map(Account::from)
+        .unwrap_or_else(|| Account::nameless(Uid::current(), Gid::current()));
+    Ok(Identity::Invoker {
+        invoker,
+        pam_user: pam_user.to_owned(),
+    })
+}
+
+/// The passwd entry of the final PAM user (getpwnam_r, copied: the guide warns modules may
+/// clobber getpwnam's static buffer).
+pub fn lookup(user: &str) -> Result<Account, LoginError> {
+    match User::from_name(user) {
+        Ok(Some(u)) => Ok(Account::from(u)),
+        Ok(None) => Err(LoginError::NoAccount(user.to_owned())),
+        Err(source) => Err(LoginError::AccountLookup {
+            user: user.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn initgroups(account: &Account) -> nix::Result<()> {
+    let name = std::ffi::CString::new(account.name.as_bytes()).map_err(|_| nix::Error::EINVAL)?;
+    nix::unistd::initgroups(&name, account.gid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_password_and_unknown_user_look_the_same() {
+        let a = LoginError::Authentication(PamCode::AUTH_ERR).user_message();
+        let b = LoginError::Authentication(PamCode::USER_UNKNOWN).user_message();
+        let c = LoginError::NoAccount("mallory".into()).user_message();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert!(!c.contains("mallory"));
+    }
+
+    #[test]
+    fn every_listed_failure_has_its_own_clear_message() {
+        let msgs: Vec<String> = [
+            PamCode::MAXTRIES,
+            PamCode::ABORT,
+            PamCode::AUTHINFO_UNAVAIL,
+            PamCode::ACCT_EXPIRED,
+            PamCode::PERM_DENIED,
+        ]
+        .into_iter()
+        .map(|c| LoginError::Account(c).user_message())
+        .collect();
+        for (i, m) in msgs.iter().enumerate() {
+            assert!(m.ends_with('.'), "{m}");
+            assert!(!m.contains("PAM_"), "{m}");
+            assert!(msgs.iter().skip(i + 1).all(|o| o != m), "duplicate: {m}");
+        }
+        assert!(LoginError::TooManyTries {
+            tries: 3,
+            last: PamCode::AUTH_ERR
+        }
+        .user_message()
+        .contains("(3)"));
+    }
+
+    #[test]
+    fn retry_sets_follow_login() {
+        assert!(retryable(PamCode::AUTH_ERR) && retryable(PamCode::USER_UNKNOWN));
+        assert!(!retryable(PamCode::MAXTRIES) && !retryable(PamCode::ABORT));
+        assert!(!retryable(PamCode::AUTHINFO_UNAVAIL));
+        assert!(retryable_chauthtok(PamCode::AUTHTOK_ERR));
+        assert!(!retryable_chauthtok(PamCode::ABORT));
+    }
+}

@@ -1,0 +1,167 @@
+//! The login(1)-style line mode: for serial consoles, screen readers and scripts.
+//!
+//! Every PAM message is printed on its own line (notices to stdout, errors to stderr, as libpam's
+//! misc_conv does), each prompt reads one line of standard input (echo off for hidden prompts when
+//! input is a terminal), and the process exits with the session's status, or non-zero with a
+//! one-line reason when the login fails.
+
+use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use vestibule_core::{
+    login, AuthLog, ConfigDir, ConvError, Conversation, Identity, Items, LoginOptions, Message, Secret,
+    Service, SessionCommand, SessionSpec, TerminalMode,
+};
+
+use crate::line_input::{read_line, EchoOff};
+
+/// Answers PAM from standard input.
+pub struct PlainConversation {
+    /// Standard input is a terminal: turn echo off for hidden prompts, and let it echo the rest.
+    terminal: bool,
+}
+
+impl PlainConversation {
+    pub fn new() -> PlainConversation {
+        PlainConversation {
+            terminal: io::stdin().is_terminal(),
+        }
+    }
+
+    fn ask(&mut self, prompt: &str, hidden: bool) -> Result<Secret, ConvError> {
+        let mut out = io::stdout().lock();
+        let shown = write!(out, "{prompt}").and_then(|()| out.flush());
+        shown.map_err(|e| ConvError::Failed(format!("cannot show prompt: {e}")))?;
+        let stdin = io::stdin();
+        let answer = if hidden && self.terminal {
+            let _quiet = EchoOff::new(stdin.as_fd())
+                .map_err(|e| ConvError::Failed(format!("cannot turn off echo: {e}")))?;
+            read_line(&stdin)
+        } else {
+            read_line(&stdin)
+        };
+        if !self.terminal {
+            // Piped input is not echoed: end the prompt's line ourselves.
+            let _ = writeln!(out);
+        }
+        answer
+    }
+}
+
+impl Conversation for PlainConversation {
+    fn converse(&mut self, messages: &[Message]) -> Result<Vec<Option<Secret>>, ConvError> {
+        let mut answers = Vec::with_capacity(messages.len());
+        for message in messages {
+            answers.push(match message {
+                Message::Info(text) => {
+                    println!("{text}");
+                    None
+                }
+                Message::Error(text) => {
+                    eprintln!("{text}");
+                    None
+                }
+                Message::PromptHidden(text) => Some(self.ask(text.as_str(), true)?),
+                Message::PromptVisible(text) => Some(self.ask(text.as_str(), false)?),
+            });
+        }
+        Ok(answers)
+    }
+}
+
+/// What the plain login was asked to do.
+#[derive(Debug, Clone)]
+pub struct PlainArgs {
+    pub user: Option<String>,
+    pub tty: Option<String>,
+    pub config: ConfigDir,
+    pub max_tries: u32,
+    pub fail_delay: Duration,
+    pub command: Vec<String>,
+}
+
+/// Runs one login and its session; returns the process exit code.
+pub fn run(args: PlainArgs) -> i32 {
+    if let Err(e) = vestibule_core::catch_interrupts() {
+        eprintln!("vestibule-tui: cannot install signal handlers: {e}");
+        return 1;
+    }
+    let stdin_is_tty = io::stdin().is_terminal();
+    let tty = args
+        .tty
+        .clone()
+        .or_else(|| stdin_is_tty.then(stdin_tty_name).flatten());
+    let options = LoginOptions {
+        config: args.config.clone(),
+        items: Items {
+            user: args.user.clone(),
+            tty: tty.clone(),
+            user_prompt: Some("login: ".into()),
+            ..Items::default()
+        },
+        max_tries: args.max_tries,
+        fail_delay: args.fail_delay,
+        log: AuthLog::new("vestibule"),
+    };
+    let session = match login(Service::Login, &options, Box::new(PlainConversation::new())) {
+        Ok(session) => session,
+        Err(e) => {
+            tracing::info!(error = %e, "login failed");
+            eprintln!("{}", e.user_message());
+            return interrupted_code().unwrap_or(1);
+        }
+    };
+    if let Identity::Invoker { invoker, pam_user } = session.identity() {
+        println!(
+            "Not running as root: this session runs as {} (uid {}), not as {pam_user}.",
+            invoker.name, invoker.uid
+        );
+    }
+    let spec = SessionSpec {
+        command: if args.command.is_empty() {
+            SessionCommand::LoginShell
+        } else {
+            SessionCommand::Program(args.command.clone())
+        },
+        terminal: terminal_mode(stdin_is_tty),
+        term: std::env::var("TERM").ok(),
+        ..SessionSpec::default()
+    };
+    match session.run(&spec) {
+        Ok(report) => {
+            if let Err(rc) = report.closed {
+                eprintln!("vestibule-tui: the session was not closed cleanly: {rc}");
+            }
+            report.end.exit_code()
+        }
+        Err(e) => {
+            eprintln!("vestibule-tui: {e}");
+            interrupted_code().unwrap_or(1)
+        }
+    }
+}
+
+/// 128 + the signal that interrupted the login, shell style.
+fn interrupted_code() -> Option<i32> {
+    vestibule_core::pending_interrupt().map(|s| 128 + s as i32)
+}
+
+/// A console login (root, session leader on a terminal, like getty's child) gives the session its
+/// own controlling terminal; otherwise the session shares ours in the foreground.
+fn terminal_mode(stdin_is_tty: bool) -> TerminalMode {
+    let pid = nix::unistd::getpid();
+    let leader = nix::unistd::getsid(None).is_ok_and(|sid| sid == pid);
+    match stdin_is_tty {
+        false => TerminalMode::Detached,
+        true if leader && nix::unistd::Uid::effective().is_root() => TerminalMode::Own,
+        true => TerminalMode::Foreground,
+    }
+}
+
+/// `tty1` for `/dev/tty1`, `pts/3` for `/dev/pts/3`: PAM_TTY as login(1) sets it.
+fn stdin_tty_name() -> Option<String> {
+    let path = nix::unistd::ttyname(io::stdin()).ok()?;
+    let name = path.to_string_lossy();
+    Some(name.strip_prefix("/dev/").unwrap_or(&name).to_owned())
+}
