@@ -11,7 +11,7 @@
 #   (3) peak RSS of those two single logins (/usr/bin/time -f %M).
 #
 # Usage: bench/run-core.sh            (from anywhere; run as root for realistic PAM/audit paths)
-# Tunables (environment): LOOPS=1000 BASE_LOOPS=0 RUNS=100 WARMUP=3 RSS_RUNS=10 BENCH_USER=bench
+# Tunables (environment): LOOPS=1000 BASE_LOOPS=0 RUNS=100 WARMUP=3 RSS_RUNS=10 BENCH_USER=root
 #                         CARGO_TARGET_DIR (honoured when locating the Rust binaries)
 # Output: Markdown report on stdout (also bench/out/core-results.md); raw data in bench/out/.
 # Needs: gcc, libpam0g-dev, valgrind, hyperfine, GNU time (/usr/bin/time), cargo, awk.
@@ -30,7 +30,7 @@ BASE_LOOPS=${BASE_LOOPS:-0}
 RUNS=${RUNS:-100}
 WARMUP=${WARMUP:-3}
 RSS_RUNS=${RSS_RUNS:-10}
-BENCH_USER=${BENCH_USER:-bench}
+BENCH_USER=${BENCH_USER:-root}
 (( LOOPS > BASE_LOOPS )) || die "LOOPS ($LOOPS) must be greater than BASE_LOOPS ($BASE_LOOPS)"
 (( RUNS >= 30 )) || die "RUNS must be >= 30"
 (( RSS_RUNS >= 10 )) || die "RSS_RUNS must be >= 10"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# demo.sh -- try Vestibule's console login on a demo PAM stack: no account is created, no file
+# under /etc is touched. Demo accounts (pam_python, data/demo/demo_accounts.py):
+#   alice / wonderland    bob / builder    carol / expired (must choose a new password)
+#   dave is locked
+# As root, it installs what it needs, then runs the login as the unprivileged user `nobody`
+# (a login only switches to the authenticated account when that account exists; demo accounts
+# do not, so the session runs as the invoking user and says so).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+scripts/install-deps.sh
+cargo build --release --locked -p vestibule-tui
+
+demo=$(mktemp -d /tmp/vestibule-demo.XXXXXX)
+trap 'rm -rf "$demo"' EXIT
+mkdir -p "$demo/pam.d"
+cp target/release/vestibule-tui data/demo/demo_accounts.py data/demo/session.sh "$demo/"
+sed -e "s|@DEMO_DIR@|$demo|g" -e "s|@STATE@|$demo/state|g" data/demo/pam.d/vestibule.in >"$demo/pam.d/vestibule"
+touch "$demo/state"
+chmod 755 "$demo" "$demo/pam.d"
+chmod 644 "$demo/pam.d/vestibule" "$demo/demo_accounts.py"
+chmod 666 "$demo/state"
+
+run=()
+if [ "$(id -u)" -eq 0 ]; then
+	run=(setpriv --reuid=nobody --regid=nogroup --clear-groups --reset-env)
+fi
+cat <<'BANNER'
+
+  Vestibule demo: accounts alice/wonderland, bob/builder, carol/expired (must change it), dave (locked).
+  Type "exit" in the session to log out.
+
+BANNER
+set +e
+"${run[@]}" env TERM="${TERM:-linux}" "$demo/vestibule-tui" --plain --pam-confdir "$demo/pam.d" \
+	--fail-delay-ms 1000 -- "$demo/session.sh" "$@"
+status=$?
+set -e
+echo "demo: vestibule-tui exited with status $status"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# install-deps.sh [--bench] -- everything Vestibule needs on a fresh Debian 12, installed from
+# Debian's archive and crates.io. Run as root (apt-get); as another user it only checks.
+#
+# Why each package: libpam0g-dev (libpam to link against, headers for the C fixtures and the
+# benchmark baseline), libpam-modules (pam_unix, pam_permit, pam_deny, pam_env), libpam-python
+# (pam_python.so: the demo's accounts and the Python test fixtures), python3 (runs them and the
+# sandbox's syslog listener), passwd + openssl (accounts and password hashes in the test sandbox),
+# util-linux (unshare, setpriv), tmux (tests in a real terminal), gcc + pkg-config (C fixtures).
+# With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS).
+set -euo pipefail
+
+packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config)
+if [ "${1:-}" = "--bench" ]; then
+	packages+=(valgrind hyperfine time)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps.sh: missing packages (run as root to install): ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "install-deps.sh: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+	echo "install-deps.sh: cargo not found: Vestibule needs a Rust toolchain (1.75 or newer, via rustup)" >&2
+	exit 1
+fi
+[ -f /lib/security/pam_python.so ] || [ -f /lib/x86_64-linux-gnu/security/pam_python.so ] || {
+	echo "install-deps.sh: pam_python.so not found after installing libpam-python" >&2
+	exit 1
+}
+cd "$(dirname "$0")/.."
+cargo fetch --locked >/dev/null
