@@ -33,15 +33,13 @@ impl SafeText {
     pub fn from_module(raw: &[u8]) -> SafeText {
         let decoded = String::from_utf8_lossy(raw);
         let mut out = String::with_capacity(decoded.len().min(MAX_CHARS + 64));
-        let mut chars = 0usize;
         let mut lines = 1usize;
         let mut cut_at = None;
-        for (offset, c) in decoded.char_indices() {
+        for (chars, (offset, c)) in decoded.char_indices().enumerate() {
             if chars >= MAX_CHARS || (c == '\n' && lines >= MAX_LINES) {
                 cut_at = Some(offset);
                 break;
             }
-            chars += 1;
             match c {
                 '\n' => {
                     lines += 1;

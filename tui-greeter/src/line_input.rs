@@ -41,6 +41,9 @@ impl Drop for EchoOff<'_> {
 /// cancellation; end of input after some bytes ends the line.
 pub fn read_line(fd: impl AsFd) -> Result<Secret, ConvError> {
     let fd = fd.as_fd();
+    if vestibule_core::pending_interrupt().is_some() {
+        return Err(ConvError::Cancelled);
+    }
     let mut line = Secret::new();
     let mut problem: Option<SecretError> = None;
     let mut seen_any = false;
