@@ -122,10 +122,7 @@ fn many_notices_in_one_call_are_all_shown_in_order_before_the_session() {
             .unwrap_or_else(|| panic!("{needle:?} not shown: {out}"))
     };
     let positions: Vec<usize> = (1..=9).map(|i| at(&format!("info {i}\n"))).collect();
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "out of order: {out}"
-    );
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "out of order: {out}");
     assert!(positions[8] < at("Password: "), "{out}");
     assert!(at("Password: ") < at("SESSION-RAN"), "{out}");
 }
@@ -134,11 +131,7 @@ fn many_notices_in_one_call_are_all_shown_in_order_before_the_session() {
 fn an_error_message_before_a_prompt_is_shown_and_the_login_goes_on() {
     let (work, run) = hostile("error-then-prompt", &["true"]);
     assert_logged_in(&work, &run);
-    assert!(
-        run.stderr.contains("Hostile error message.\n"),
-        "{}",
-        run.all()
-    );
+    assert!(run.stderr.contains("Hostile error message.\n"), "{}", run.all());
     assert!(run.stdout.contains("Password: "), "{}", run.stdout);
 }
 
@@ -241,7 +234,9 @@ fn c_module_that_crashes_takes_the_login_down_without_a_session() {
     assert_eq!(
         run.code(),
         Some(128 + 11),
-        "vestibule-tui should die by SIGSEGV: {}",
+        "vestibule-tui should die by SIGSEGV (a module raised it). \"Error in service module\" \
+         here means the signal was swallowed (Rust std's SIGSEGV handler returns from a raised, \
+         non-fault SIGSEGV) and the PAM stack carried on after it: {}",
         run.all()
     );
     let rec = work.record();
@@ -273,11 +268,7 @@ fn wrong_verification_code_is_refused_with_the_module_message() {
         "alice\nsecret1\n000000\n",
     );
     assert_eq!(run.code(), Some(1), "{}", run.all());
-    assert!(
-        run.stderr.contains("Invalid verification code."),
-        "{}",
-        run.all()
-    );
+    assert!(run.stderr.contains("Invalid verification code."), "{}", run.all());
     assert!(
         run.stderr.contains("Maximum number of tries exceeded (1)."),
         "{}",
