@@ -29,7 +29,8 @@ fn transaction(config: &ConfigDir, items: &Items, user: &str) -> Result<(), Stri
         .map_err(|e| e.to_string())?;
     tx.authenticate(0).map_err(|e| format!("pam_authenticate: {e}"))?;
     tx.acct_mgmt(0).map_err(|e| format!("pam_acct_mgmt: {e}"))?;
-    tx.establish_credentials().map_err(|e| format!("pam_setcred: {e}"))?;
+    tx.establish_credentials()
+        .map_err(|e| format!("pam_setcred: {e}"))?;
     tx.open_session(0).map_err(|e| format!("pam_open_session: {e}"))?;
     tx.end().map_err(|e| format!("closing: {e}"))
 }

@@ -399,8 +399,9 @@ unsafe fn free_responses(out: *mut PamResponse, filled: usize) {
 }
 
 /// libpam's PAM_FAIL_DELAY hook: the wait after a failed attempt, shown by the front end.
-extern "C" fn fail_delay(_status: c_int, usec: c_uint, appdata: *mut c_void) {
-    if appdata.is_null() {
+extern "C" fn fail_delay(status: c_int, usec: c_uint, appdata: *mut c_void) {
+    // libpam calls the hook after every pam_authenticate, successful or not; only failures wait.
+    if appdata.is_null() || status == PamCode::SUCCESS.raw() {
         return;
     }
     let delay = Duration::from_micros(u64::from(usec));

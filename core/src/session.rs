@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, User};
 
 use crate::authlog::{AuthLog, Severity};
@@ -401,12 +401,23 @@ fn supervise(
     let mut terminated_by = None;
     let mut deadline: Option<Instant> = None;
     loop {
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok((SessionEnd::Exited(code), terminated_by)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok((SessionEnd::Signaled(sig), terminated_by)),
-            Ok(_) => {}
+        // Peek without reaping: while the zombie exists its pid (the group id) cannot be reused,
+        // so what is left of the group can be hung up safely before the child is reaped.
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        let end = match waitid(Id::Pid(child), flags) {
+            Ok(WaitStatus::Exited(_, code)) => Some(SessionEnd::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Some(SessionEnd::Signaled(sig)),
+            Ok(_) => None,
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(SessionError::Wait(e)),
+        };
+        if let Some(end) = end {
+            // The session is over: hang up the rest of its process group, as a terminal does when
+            // its controlling process exits (nohup'd programs survive, by design).
+            let _ = killpg(child, Signal::SIGHUP);
+            let _ = killpg(child, Signal::SIGCONT);
+            waitpid(child, None).map_err(SessionError::Wait)?;
+            return Ok((end, terminated_by));
         }
         let timeout = match deadline {
             None => PollTimeout::NONE,

@@ -131,8 +131,12 @@ fn read_pid(path: &Path) -> i32 {
         .unwrap_or_else(|e| panic!("{}: {text:?}: {e}", path.display()))
 }
 
+/// Whether `pid` is a live process (a zombie waiting for its reaper counts as gone).
 fn alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
 }
 
 /// The pid `sup.pid` names, checked to be vestibule-tui before we signal it.
@@ -177,6 +181,29 @@ fn session_killed_with_sigkill_still_closes_the_pam_session() {
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill the session");
     let run = wait_limited(child, LIMIT);
     assert_eq!(run.code(), Some(128 + 9), "{}", run.all());
+    assert_closed_once(&work);
+}
+
+#[test]
+fn when_the_session_leader_dies_the_rest_of_its_process_group_is_hung_up() {
+    let work = Work::new();
+    let w = work.path().display();
+    // A background job keeps our pipes open; after the leader is killed the supervisor must hang
+    // it up (as a terminal would), or the login would never finish.
+    let child = start_session(
+        &work,
+        &format!("sleep 60 & echo $! > {w}/bg.pid; echo $$ > {w}/child.pid; wait"),
+    );
+    let background = read_pid(&work.path().join("bg.pid"));
+    let leader = read_pid(&work.path().join("child.pid"));
+    assert!(alive(background));
+    kill(Pid::from_raw(leader), Signal::SIGKILL).expect("kill the session leader");
+    let run = wait_limited(child, Duration::from_secs(10));
+    assert_eq!(run.code(), Some(128 + 9), "{}", run.all());
+    assert!(
+        !alive(background),
+        "background job {background} outlived the session"
+    );
     assert_closed_once(&work);
 }
 

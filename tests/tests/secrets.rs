@@ -18,7 +18,11 @@ fn no_copy_of_the_password_remains_after_pam_end() {
         "the login itself must succeed: {}",
         run.all()
     );
-    assert!(!run.stdout.contains("control: 0 copies"), "scanner must see the live password: {}", run.all());
+    assert!(
+        !run.stdout.contains("control: 0 copies"),
+        "scanner must see the live password: {}",
+        run.all()
+    );
     assert_eq!(run.code(), Some(0), "{}", run.all());
     assert!(run.stdout.contains("after pam_end: 0 copies"), "{}", run.all());
 }

@@ -30,17 +30,20 @@ impl PlainConversation {
     }
 
     fn ask(&mut self, prompt: &str, hidden: bool) -> Result<Secret, ConvError> {
+        let stdin = io::stdin();
+        // Echo goes off before the prompt appears, so nothing typed after it is ever shown.
+        let quiet = match hidden && self.terminal {
+            true => Some(
+                EchoOff::new(stdin.as_fd())
+                    .map_err(|e| ConvError::Failed(format!("cannot turn off echo: {e}")))?,
+            ),
+            false => None,
+        };
         let mut out = io::stdout().lock();
         let shown = write!(out, "{prompt}").and_then(|()| out.flush());
         shown.map_err(|e| ConvError::Failed(format!("cannot show prompt: {e}")))?;
-        let stdin = io::stdin();
-        let answer = if hidden && self.terminal {
-            let _quiet = EchoOff::new(stdin.as_fd())
-                .map_err(|e| ConvError::Failed(format!("cannot turn off echo: {e}")))?;
-            read_line(&stdin)
-        } else {
-            read_line(&stdin)
-        };
+        let answer = read_line(&stdin);
+        drop(quiet);
         if !self.terminal {
             // Piped input is not echoed: end the prompt's line ourselves.
             let _ = writeln!(out);

@@ -30,7 +30,9 @@ impl Needle {
     /// A random printable password, written straight into a Secret.
     fn generate() -> (Needle, Secret) {
         let mut random = [0u8; 2 * LEN];
-        File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut random)).expect("urandom");
+        File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut random))
+            .expect("urandom");
         let alphabet = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_";
         let mut needle = Needle {
             masked: [0; LEN],
@@ -59,7 +61,9 @@ impl Needle {
         let mut chunk = vec![0u8; 1 << 20];
         for line in maps.lines() {
             let mut parts = line.split_whitespace();
-            let (Some(range), Some(perms)) = (parts.next(), parts.next()) else { continue };
+            let (Some(range), Some(perms)) = (parts.next(), parts.next()) else {
+                continue;
+            };
             let name = line.split_whitespace().nth(5).unwrap_or("[anon]").to_owned();
             if !perms.starts_with("rw") || name == "[vvar]" || name == "[vsyscall]" {
                 continue;
@@ -71,7 +75,9 @@ impl Needle {
             let mut at = start;
             while at < end {
                 let len = ((end - at) as usize).min(chunk.len());
-                let Ok(n) = mem.read_at(&mut chunk[..len], at) else { break };
+                let Ok(n) = mem.read_at(&mut chunk[..len], at) else {
+                    break;
+                };
                 if n >= LEN {
                     for i in 0..=(n - LEN) {
                         if self.matches_at(&chunk, i) {
@@ -106,7 +112,10 @@ fn set_password(user: &str, secret: &Secret) {
     let out = child.wait_with_output().expect("openssl output");
     assert!(out.status.success(), "openssl passwd failed");
     let hash = String::from_utf8(out.stdout).unwrap();
-    let status = Command::new("usermod").args(["-p", hash.trim(), user]).status().unwrap();
+    let status = Command::new("usermod")
+        .args(["-p", hash.trim(), user])
+        .status()
+        .unwrap();
     assert!(status.success(), "usermod -p failed");
 }
 

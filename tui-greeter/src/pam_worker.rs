@@ -1,0 +1,165 @@
+//! The PAM side of the greeter: one thread per login runs `vestibule_core::login` and then the
+//! session, talking to the UI thread over channels.
+//!
+//! libpam's conversation is a blocking callback, and the UI must keep drawing (clock, resizes,
+//! the fail delay) while a module works, so PAM cannot run on the UI thread. The session runs on
+//! this same thread because [`vestibule_core::OpenSession`] holds the PAM handle and is not
+//! `Send`; the UI thread blocks the supervisor's signals too (see `signals.rs`), so SIGTERM and
+//! SIGCHLD reach the supervisor's signalfd whichever thread the kernel picks.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use vestibule_core::{
+    login, ConvError, Conversation, Identity, LoginOptions, Message, Secret, Service, SessionSpec,
+};
+
+use crate::app::PamEvent;
+
+/// What the UI tells the worker.
+#[derive(Debug)]
+pub enum ToWorker {
+    /// Answers to the current conversation call.
+    Answers(Vec<Option<Secret>>),
+    /// Stop: answer the current (or next) call with a cancellation, or close an open session.
+    Cancel,
+    /// The terminal is ready: run the session.
+    Run(Box<SessionSpec>),
+}
+
+/// How the worker's login ended, for the UI loop.
+#[derive(Debug)]
+pub enum Report {
+    Event(PamEvent),
+    /// Printed on the plain terminal before the session starts (not running as root).
+    Note(String),
+    /// The session ended because this signal asked the greeter to stop.
+    Terminated(nix::sys::signal::Signal),
+}
+
+/// A conversation that hands each call to the UI and waits for its answers.
+struct ChannelConversation {
+    to_ui: Sender<Report>,
+    from_ui: std::sync::Arc<std::sync::Mutex<Receiver<ToWorker>>>,
+    /// Once cancelled, every later call is cancelled too: the login is over.
+    cancelled: bool,
+}
+
+impl ChannelConversation {
+    fn next(&self) -> Option<ToWorker> {
+        self.from_ui.lock().ok()?.recv().ok()
+    }
+
+    /// Notices a Cancel sent while PAM was busy (stale answers are dropped).
+    fn cancelled_meanwhile(&mut self) -> bool {
+        let Ok(rx) = self.from_ui.lock() else {
+            return true;
+        };
+        while let Ok(message) = rx.try_recv() {
+            if matches!(message, ToWorker::Cancel) {
+                self.cancelled = true;
+            }
+        }
+        self.cancelled
+    }
+}
+
+impl Conversation for ChannelConversation {
+    fn converse(&mut self, messages: &[Message]) -> Result<Vec<Option<Secret>>, ConvError> {
+        if self.cancelled_meanwhile() {
+            return Err(ConvError::Cancelled);
+        }
+        let send = self
+            .to_ui
+            .send(Report::Event(PamEvent::Messages(messages.to_vec())));
+        if send.is_err() {
+            return Err(ConvError::Cancelled);
+        }
+        if !messages.iter().any(Message::is_prompt) {
+            return Ok(messages.iter().map(|_| None).collect());
+        }
+        loop {
+            match self.next() {
+                Some(ToWorker::Answers(answers)) => return Ok(answers),
+                Some(ToWorker::Run(_)) => continue,
+                Some(ToWorker::Cancel) | None => {
+                    self.cancelled = true;
+                    return Err(ConvError::Cancelled);
+                }
+            }
+        }
+    }
+
+    fn fail_delay(&mut self, delay: Duration) {
+        let _ = self.to_ui.send(Report::Event(PamEvent::FailDelay(delay)));
+        std::thread::sleep(delay);
+    }
+}
+
+/// Starts a login on a new thread. The thread ends after reporting `Failed` or `SessionEnded`
+/// (or when the UI hangs up).
+pub fn spawn(options: LoginOptions, to_ui: Sender<Report>, from_ui: Receiver<ToWorker>) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("pam".into())
+        .spawn(move || work(options, to_ui, from_ui))
+        .expect("cannot start the PAM thread")
+}
+
+fn work(options: LoginOptions, to_ui: Sender<Report>, from_ui: Receiver<ToWorker>) {
+    let from_ui = std::sync::Arc::new(std::sync::Mutex::new(from_ui));
+    let conversation = ChannelConversation {
+        to_ui: to_ui.clone(),
+        from_ui: from_ui.clone(),
+        cancelled: false,
+    };
+    let session = match login(Service::Login, &options, Box::new(conversation)) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!(error = %e, "login failed");
+            let _ = to_ui.send(Report::Event(PamEvent::Failed(e.user_message())));
+            return;
+        }
+    };
+    if let Identity::Invoker { invoker, pam_user } = session.identity() {
+        let _ = to_ui.send(Report::Note(format!(
+            "Not running as root: this session runs as {} (uid {}), not as {pam_user}.",
+            invoker.name, invoker.uid
+        )));
+    }
+    let _ = to_ui.send(Report::Event(PamEvent::SessionStarting));
+    let spec = loop {
+        let next = match from_ui.lock() {
+            Ok(rx) => rx.recv_timeout(Duration::from_secs(60)),
+            Err(_) => Err(RecvTimeoutError::Disconnected),
+        };
+        match next {
+            Ok(ToWorker::Run(spec)) => break spec,
+            Ok(ToWorker::Answers(_)) => continue,
+            Ok(ToWorker::Cancel) | Err(_) => {
+                if let Err(rc) = session.close() {
+                    tracing::warn!(status = %rc, "closing an unused session failed");
+                }
+                let _ = to_ui.send(Report::Event(PamEvent::Failed("Login cancelled.".into())));
+                return;
+            }
+        }
+    };
+    let summary = match session.run(&spec) {
+        Ok(report) => {
+            if let Some(sig) = report.terminated_by {
+                let _ = to_ui.send(Report::Terminated(sig));
+            }
+            let mut s = match report.end {
+                vestibule_core::SessionEnd::Exited(code) => format!("Session ended (exit status {code})."),
+                vestibule_core::SessionEnd::Signaled(sig) => format!("Session ended by {sig}."),
+            };
+            if let Err(rc) = report.closed {
+                s.push_str(&format!(" The session was not closed cleanly: {rc}."));
+            }
+            s
+        }
+        Err(e) => format!("The session could not run: {e}."),
+    };
+    let _ = to_ui.send(Report::Event(PamEvent::SessionEnded(summary)));
+}
