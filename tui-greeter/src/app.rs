@@ -76,13 +76,18 @@ pub enum PowerAction {
 #[derive(Debug)]
 pub enum Effect {
     /// Start a login for this user.
-    StartLogin { user: String },
+    StartLogin {
+        user: String,
+    },
     /// Answers to the current conversation call, one per message.
     Answer(Vec<Option<Secret>>),
     /// Ask the worker to stop the login (answers the current call with a cancellation).
     Cancel,
     /// Start the chosen session (index into [`App::sessions`]), remembering the choice.
-    RunSession { user: String, session: usize },
+    RunSession {
+        user: String,
+        session: usize,
+    },
     Power(PowerAction),
     /// Clear the terminal and draw everything again.
     Redraw,
@@ -397,9 +402,7 @@ impl App {
             return self.popup_key(popup, key);
         }
         if key == Key::F(2) && self.phase != Phase::Session {
-            self.popup = Some(Popup::Sessions {
-                cursor: self.session,
-            });
+            self.popup = Some(Popup::Sessions { cursor: self.session });
             return vec![];
         }
         match self.phase {
@@ -536,10 +539,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn app() -> App {
-        let sessions = vec![
-            Choice::command("Test", vec!["true".into()]),
-            Choice::shell(),
-        ];
+        let sessions = vec![Choice::command("Test", vec!["true".into()]), Choice::shell()];
         let remembered = Remembered {
             last_user: Some("alice".into()),
             sessions: vec![("bob".into(), "shell".into())],
@@ -558,7 +558,9 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn typed(app: &mut App, text: &str) -> Vec<Effect> {
-        text.chars().flat_map(|c| app.update(Event::Key(Key::Char(c)))).collect()
+        text.chars()
+            .flat_map(|c| app.update(Event::Key(Key::Char(c))))
+            .collect()
     }
 
     pub(crate) fn press(app: &mut App, key: Key) -> Vec<Effect> {
@@ -624,7 +626,10 @@ pub(crate) mod tests {
         assert_eq!(a.fields.len(), 2);
         assert!(a.typing_hidden());
         typed(&mut a, "pw");
-        assert!(press(&mut a, Key::Enter).is_empty(), "enter moves to the next field");
+        assert!(
+            press(&mut a, Key::Enter).is_empty(),
+            "enter moves to the next field"
+        );
         assert!(!a.typing_hidden());
         typed(&mut a, "42");
         let got = answers(press(&mut a, Key::Enter));
@@ -637,7 +642,10 @@ pub(crate) mod tests {
     fn editing_keys_work_on_secrets_by_character() {
         let mut a = app();
         press(&mut a, Key::Enter);
-        pam(&mut a, PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]));
+        pam(
+            &mut a,
+            PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]),
+        );
         typed(&mut a, "añ€");
         press(&mut a, Key::Backspace);
         assert_eq!(a.fields[0].value.as_bytes(), "añ".as_bytes());
@@ -651,15 +659,27 @@ pub(crate) mod tests {
     fn wrong_password_delay_message_and_a_fresh_field() {
         let mut a = app();
         press(&mut a, Key::Enter);
-        pam(&mut a, PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]));
+        pam(
+            &mut a,
+            PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]),
+        );
         typed(&mut a, "nope");
         press(&mut a, Key::Enter);
         pam(&mut a, PamEvent::FailDelay(Duration::from_secs(2)));
         assert_eq!(a.phase, Phase::Delay(Duration::from_secs(2)));
-        assert!(press(&mut a, Key::Char('x')).is_empty(), "nothing to type during the delay");
-        pam(&mut a, PamEvent::Messages(vec![Message::Error(t("Login incorrect"))]));
+        assert!(
+            press(&mut a, Key::Char('x')).is_empty(),
+            "nothing to type during the delay"
+        );
+        pam(
+            &mut a,
+            PamEvent::Messages(vec![Message::Error(t("Login incorrect"))]),
+        );
         assert_eq!(a.phase, Phase::Busy);
-        pam(&mut a, PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]));
+        pam(
+            &mut a,
+            PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]),
+        );
         assert!(a.fields[0].value.is_empty());
         assert_eq!(a.notes, vec![Note::Error(t("Login incorrect"))]);
     }
@@ -672,13 +692,22 @@ pub(crate) mod tests {
             &mut a,
             PamEvent::Messages(vec![Message::Error(t("Account locked due to 3 failed logins"))]),
         );
-        pam(&mut a, PamEvent::Failed("Maximum number of tries exceeded.".into()));
+        pam(
+            &mut a,
+            PamEvent::Failed("Maximum number of tries exceeded.".into()),
+        );
         assert_eq!(a.phase, Phase::User);
         assert_eq!(a.notes.len(), 2);
-        assert_eq!(a.notes[0].text().as_str(), "Account locked due to 3 failed logins");
+        assert_eq!(
+            a.notes[0].text().as_str(),
+            "Account locked due to 3 failed logins"
+        );
         assert_eq!(a.user, "alice", "the name stays for another try");
         // And the greeter stays usable: a new attempt starts with a clean card.
-        assert!(matches!(&press(&mut a, Key::Enter)[..], [Effect::StartLogin { .. }]));
+        assert!(matches!(
+            &press(&mut a, Key::Enter)[..],
+            [Effect::StartLogin { .. }]
+        ));
         assert!(a.notes.is_empty());
     }
 
@@ -686,7 +715,10 @@ pub(crate) mod tests {
     fn escape_cancels_a_login_and_ctrl_c_quits() {
         let mut a = app();
         press(&mut a, Key::Enter);
-        pam(&mut a, PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]));
+        pam(
+            &mut a,
+            PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]),
+        );
         assert!(matches!(&press(&mut a, Key::Esc)[..], [Effect::Cancel]));
         let e = press(&mut a, Key::CtrlC);
         assert!(matches!(&e[..], [Effect::Cancel, Effect::Quit]), "{e:?}");
@@ -711,8 +743,14 @@ pub(crate) mod tests {
         assert_eq!(a.since_answer, vec![Note::Info(t("Welcome"))]);
         assert_eq!(a.remembered.last_user.as_deref(), Some("carol"));
         assert_eq!(a.remembered.session_of("carol"), Some("shell"));
-        assert!(press(&mut a, Key::Char('x')).is_empty(), "keys belong to the session");
-        pam(&mut a, PamEvent::SessionEnded("Session ended (exit status 0).".into()));
+        assert!(
+            press(&mut a, Key::Char('x')).is_empty(),
+            "keys belong to the session"
+        );
+        pam(
+            &mut a,
+            PamEvent::SessionEnded("Session ended (exit status 0).".into()),
+        );
         assert_eq!(a.phase, Phase::User);
         assert_eq!(a.user, "carol");
         assert_eq!(a.chosen().id, "shell");
@@ -737,7 +775,10 @@ pub(crate) mod tests {
     #[test]
     fn clock_changes_redraw_everything() {
         let mut a = app();
-        assert!(matches!(&a.update(Event::Clock("12:00".into()))[..], [Effect::Redraw]));
+        assert!(matches!(
+            &a.update(Event::Clock("12:00".into()))[..],
+            [Effect::Redraw]
+        ));
         assert!(a.update(Event::Clock("12:00".into())).is_empty());
         a.update(Event::CapsLock(true));
         assert!(a.caps_lock);

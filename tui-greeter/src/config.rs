@@ -16,10 +16,7 @@ pub const DEFAULT_PATH: &str = "/etc/vestibule/config.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{column}: {reason}")]
     Invalid {
         path: PathBuf,
@@ -197,10 +194,7 @@ impl Config {
     /// Parses configuration text; `path` only names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_column(text, s.start))
-                .unwrap_or((1, 1));
+            let (line, column) = e.span().map(|s| line_column(text, s.start)).unwrap_or((1, 1));
             ConfigError::Invalid {
                 path: path.to_owned(),
                 line,
@@ -228,7 +222,10 @@ impl Config {
     fn check(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
         let p = &self.power;
         if p.poweroff_key == p.reboot_key && !p.poweroff.is_empty() && !p.reboot.is_empty() {
-            let at = text.find("reboot_key").or_else(|| text.find("poweroff_key")).unwrap_or(0);
+            let at = text
+                .find("reboot_key")
+                .or_else(|| text.find("poweroff_key"))
+                .unwrap_or(0);
             let (line, column) = line_column(text, at);
             return Err(ConfigError::Invalid {
                 path: path.to_owned(),
@@ -289,7 +286,10 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused_with_file_and_line() {
         let e = error("[greeter]\nmask = \"*\"\nmaks = \"#\"\n");
-        assert!(e.starts_with("/etc/vestibule/config.toml:3:1: unknown field `maks`"), "{e}");
+        assert!(
+            e.starts_with("/etc/vestibule/config.toml:3:1: unknown field `maks`"),
+            "{e}"
+        );
         let e = error("[grreter]\n");
         assert!(e.starts_with("/etc/vestibule/config.toml:1:"), "{e}");
         assert!(e.contains("unknown field `grreter`"), "{e}");
@@ -312,6 +312,9 @@ mod tests {
     fn a_missing_default_file_is_fine_but_a_named_one_is_not() {
         let missing = Path::new("/nonexistent/vestibule.toml");
         assert_eq!(Config::load(missing, false).unwrap(), Config::default());
-        assert!(Config::load(missing, true).unwrap_err().to_string().contains("cannot read"));
+        assert!(Config::load(missing, true)
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read"));
     }
 }

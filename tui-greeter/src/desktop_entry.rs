@@ -194,13 +194,16 @@ mod tests {
         let text = "# comment\n[Desktop Entry]\nName=GNOME\nName[de]=GNOM\nExec=gnome-session\n\
                     [Desktop Action x]\nName=Other\nExec=evil\n";
         let e = parse(text).unwrap();
-        assert_eq!((e.name.as_str(), e.exec.as_slice()), ("GNOME", &["gnome-session".to_owned()][..]));
+        assert_eq!(
+            (e.name.as_str(), e.exec.as_slice()),
+            ("GNOME", &["gnome-session".to_owned()][..])
+        );
     }
 
     #[test]
     fn exec_quoting_and_field_codes() {
-        let e = parse("[Desktop Entry]\nName=X\nExec=\"/opt/my app/run\" --flag %U 100%% \"a\\\"b\"\n")
-            .unwrap();
+        let e =
+            parse("[Desktop Entry]\nName=X\nExec=\"/opt/my app/run\" --flag %U 100%% \"a\\\"b\"\n").unwrap();
         assert_eq!(e.exec, ["/opt/my app/run", "--flag", "100%", "a\"b"]);
         assert!(matches!(
             parse("[Desktop Entry]\nName=X\nExec=\"open\n"),
@@ -223,8 +226,14 @@ mod tests {
     #[test]
     fn broken_files_are_refused() {
         assert_eq!(parse("Name=x\nExec=y\n"), Err(EntryError::NoGroup));
-        assert_eq!(parse("[Desktop Entry]\nExec=y\n"), Err(EntryError::Missing("Name")));
-        assert_eq!(parse("[Desktop Entry]\nName=x\n"), Err(EntryError::Missing("Exec")));
+        assert_eq!(
+            parse("[Desktop Entry]\nExec=y\n"),
+            Err(EntryError::Missing("Name"))
+        );
+        assert_eq!(
+            parse("[Desktop Entry]\nName=x\n"),
+            Err(EntryError::Missing("Exec"))
+        );
         assert_eq!(
             parse("[Desktop Entry]\nName=x\nExec=y\nType=Link\n"),
             Err(EntryError::NotApplication("Link".into()))

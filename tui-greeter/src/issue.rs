@@ -82,7 +82,10 @@ pub fn expand(raw: &[u8], facts: &Facts) -> SafeText {
             b'e' => {
                 // agetty colour escapes (\e, \e{name}): colours are ours to choose; drop them.
                 if raw.get(i) == Some(&b'{') {
-                    i = raw[i..].iter().position(|&c| c == b'}').map_or(raw.len(), |p| i + p + 1);
+                    i = raw[i..]
+                        .iter()
+                        .position(|&c| c == b'}')
+                        .map_or(raw.len(), |p| i + p + 1);
                 }
                 continue;
             }
@@ -125,7 +128,10 @@ mod tests {
 
     #[test]
     fn every_escape() {
-        let out = expand(b"\\s \\r \\m \\d \\t \\\\ \\4 \\e{red}x\\e{reset} end\\", &facts());
+        let out = expand(
+            b"\\s \\r \\m \\d \\t \\\\ \\4 \\e{red}x\\e{reset} end\\",
+            &facts(),
+        );
         assert_eq!(
             out.as_str(),
             "Linux 6.1.0 x86_64 Mon Nov 23 2026 12:00:00 \\ \\4 x end\\"

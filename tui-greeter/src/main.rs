@@ -1,7 +1,21 @@
-//! vestibule-tui: console login. `--plain` is the login(1)-style line mode.
+//! vestibule-tui: console login. Without flags, the full-screen greeter (`greeter.rs`: state in
+//! `app.rs`, drawing in `view.rs`, PAM in `pam_worker.rs`); `--plain` is the login(1)-style line
+//! mode.
 
+mod app;
+mod capslock;
+mod config;
+mod desktop_entry;
+mod greeter;
+mod issue;
 mod line_input;
+mod pam_worker;
 mod plain;
+mod sessions;
+mod signals;
+mod state;
+mod terminal;
+mod view;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,7 +31,11 @@ struct Cli {
     #[arg(long)]
     plain: bool,
 
-    /// Log in as this user instead of asking for a name.
+    /// Greeter configuration file (default /etc/vestibule/config.toml; not used by --plain).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log in as this user instead of asking for a name (--plain only).
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
 
@@ -29,13 +47,14 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     pam_confdir: Option<PathBuf>,
 
-    /// Authentication attempts before giving up.
-    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
-    max_tries: u32,
+    /// Authentication attempts before giving up [default: 3, or the greeter's config].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    max_tries: Option<u32>,
 
-    /// Minimum wait after a failed attempt, in milliseconds (passed to pam_fail_delay).
-    #[arg(long, default_value_t = 2000, value_name = "MS")]
-    fail_delay_ms: u64,
+    /// Minimum wait after a failed attempt, in milliseconds (passed to pam_fail_delay)
+    /// [default: 2000, or the greeter's config].
+    #[arg(long, value_name = "MS")]
+    fail_delay_ms: Option<u64>,
 
     /// Run this instead of the user's login shell.
     #[arg(last = true, value_name = "COMMAND")]
@@ -53,15 +72,34 @@ fn main() {
         }
     };
     if !cli.plain {
-        eprintln!("vestibule-tui: the full-screen greeter is not built yet; use --plain");
-        std::process::exit(2);
+        let (path, explicit) = greeter::config_path(cli.config);
+        let settings = match config::Config::load(&path, explicit) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("vestibule-tui: {e}");
+                std::process::exit(2);
+            }
+        };
+        if cli.user.is_some() {
+            eprintln!("vestibule-tui: --user is only for --plain; the greeter asks for the name");
+            std::process::exit(2);
+        }
+        let code = greeter::run(greeter::GreeterArgs {
+            config: settings,
+            tty: cli.tty,
+            pam: config,
+            max_tries: cli.max_tries,
+            fail_delay: cli.fail_delay_ms.map(Duration::from_millis),
+            command: cli.command,
+        });
+        std::process::exit(code);
     }
     let code = plain::run(plain::PlainArgs {
         user: cli.user,
         tty: cli.tty,
         config,
-        max_tries: cli.max_tries,
-        fail_delay: Duration::from_millis(cli.fail_delay_ms),
+        max_tries: cli.max_tries.unwrap_or(3),
+        fail_delay: Duration::from_millis(cli.fail_delay_ms.unwrap_or(2000)),
         command: cli.command,
     });
     std::process::exit(code);

@@ -152,7 +152,7 @@ fn interrupted_code() -> Option<i32> {
 
 /// A console login (root, session leader on a terminal, like getty's child) gives the session its
 /// own controlling terminal; otherwise the session shares ours in the foreground.
-fn terminal_mode(stdin_is_tty: bool) -> TerminalMode {
+pub(crate) fn terminal_mode(stdin_is_tty: bool) -> TerminalMode {
     let pid = nix::unistd::getpid();
     let leader = nix::unistd::getsid(None).is_ok_and(|sid| sid == pid);
     match stdin_is_tty {
@@ -163,7 +163,7 @@ fn terminal_mode(stdin_is_tty: bool) -> TerminalMode {
 }
 
 /// `tty1` for `/dev/tty1`, `pts/3` for `/dev/pts/3`: PAM_TTY as login(1) sets it.
-fn stdin_tty_name() -> Option<String> {
+pub(crate) fn stdin_tty_name() -> Option<String> {
     let path = nix::unistd::ttyname(io::stdin()).ok()?;
     let name = path.to_string_lossy();
     Some(name.strip_prefix("/dev/").unwrap_or(&name).to_owned())

@@ -190,11 +190,27 @@ mod tests {
     fn directories_are_read_in_order_with_rules_applied() {
         let a = tempdir("a");
         let b = tempdir("b");
-        write(&a, "sway.desktop", "[Desktop Entry]\nName=Sway\nExec=sway\nDesktopNames=sway\n");
+        write(
+            &a,
+            "sway.desktop",
+            "[Desktop Entry]\nName=Sway\nExec=sway\nDesktopNames=sway\n",
+        );
         write(&b, "sway.desktop", "[Desktop Entry]\nName=Shadowed\nExec=x\n");
-        write(&b, "gone.desktop", "[Desktop Entry]\nName=Gone\nExec=x\nHidden=true\n");
-        write(&b, "absent.desktop", "[Desktop Entry]\nName=Absent\nExec=x\nTryExec=nope\n");
-        write(&b, "here.desktop", "[Desktop Entry]\nName=Here\nExec=x\nTryExec=yes\n");
+        write(
+            &b,
+            "gone.desktop",
+            "[Desktop Entry]\nName=Gone\nExec=x\nHidden=true\n",
+        );
+        write(
+            &b,
+            "absent.desktop",
+            "[Desktop Entry]\nName=Absent\nExec=x\nTryExec=nope\n",
+        );
+        write(
+            &b,
+            "here.desktop",
+            "[Desktop Entry]\nName=Here\nExec=x\nTryExec=yes\n",
+        );
         write(&b, "broken.desktop", "garbage");
         write(&b, "notes.txt", "[Desktop Entry]\nName=Txt\nExec=x\n");
         let list = from_dirs(&[a.clone(), b.clone()], Kind::Wayland, &|p| p == "yes");
@@ -222,7 +238,10 @@ mod tests {
         let spec = sway.spec(&[]);
         assert_eq!(spec.session_type, "wayland");
         assert_eq!(spec.desktop.as_deref(), Some("sway"));
-        assert_eq!(spec.extra_env, [("XDG_CURRENT_DESKTOP".to_owned(), "sway:wlroots".to_owned())]);
+        assert_eq!(
+            spec.extra_env,
+            [("XDG_CURRENT_DESKTOP".to_owned(), "sway:wlroots".to_owned())]
+        );
         let xfce = Choice {
             kind: Kind::X11,
             id: "xfce".into(),
@@ -238,7 +257,10 @@ mod tests {
             SessionCommand::Program(vec!["startx".into(), "/usr/bin/env".into(), "startxfce4".into()])
         );
         let shell = Choice::shell().spec(&[]);
-        assert_eq!((shell.command, shell.session_type.as_str()), (SessionCommand::LoginShell, "tty"));
+        assert_eq!(
+            (shell.command, shell.session_type.as_str()),
+            (SessionCommand::LoginShell, "tty")
+        );
     }
 
     #[test]

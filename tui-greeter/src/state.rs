@@ -69,9 +69,15 @@ impl Remembered {
     /// Writes the file atomically (mode 0600), creating its directory if needed.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let result = (|| {
             let mut f = std::fs::OpenOptions::new()
@@ -123,7 +129,10 @@ mod tests {
         };
         r.set_session("eve", "x\ny");
         assert_eq!(r.render(), "");
-        assert_eq!(Remembered::parse("user a b\nsession x\ngarbage\n"), Remembered::default());
+        assert_eq!(
+            Remembered::parse("user a b\nsession x\ngarbage\n"),
+            Remembered::default()
+        );
     }
 
     #[test]
@@ -140,7 +149,10 @@ mod tests {
         let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file left behind");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -22,10 +22,7 @@ impl Screen {
     /// Takes over the terminal.
     pub fn enter() -> io::Result<Screen> {
         let term = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-        let mut screen = Screen {
-            term,
-            active: false,
-        };
+        let mut screen = Screen { term, active: false };
         screen.resume()?;
         Ok(screen)
     }
@@ -67,7 +64,13 @@ impl Drop for Screen {
 /// the Linux console has no alternate screen to leave.
 pub fn restore() {
     let mut out = io::stdout();
-    let _ = crossterm::execute!(out, Clear(ClearType::All), MoveTo(0, 0), LeaveAlternateScreen, Show);
+    let _ = crossterm::execute!(
+        out,
+        Clear(ClearType::All),
+        MoveTo(0, 0),
+        LeaveAlternateScreen,
+        Show
+    );
     let _ = out.flush();
     let _ = terminal::disable_raw_mode();
 }

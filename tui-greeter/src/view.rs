@@ -77,10 +77,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let block = Block::bordered()
         .title(Line::from(format!(" {} ", app.host)).left_aligned())
         .title(Line::from(format!(" {} ", app.clock)).right_aligned());
-    let lines: Vec<Line> = rows
-        .into_iter()
-        .map(|r| Line::styled(r.text, r.style))
-        .collect();
+    let lines: Vec<Line> = rows.into_iter().map(|r| Line::styled(r.text, r.style)).collect();
     frame.render_widget(Paragraph::new(lines).block(block), card);
     if footer {
         let line = Line::styled(hints, Style::default().fg(Color::DarkGray)).centered();
@@ -129,7 +126,11 @@ fn card_rows(app: &App, width: u16, height: u16) -> (Vec<Row>, Option<(usize, u1
     for note in &app.notes {
         match note {
             Note::Info(t) => notes.push(t.as_str(), plain, width),
-            Note::Error(t) => notes.push(t.as_str(), Style::default().fg(Color::Red).add_modifier(Modifier::BOLD), width),
+            Note::Error(t) => notes.push(
+                t.as_str(),
+                Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                width,
+            ),
         }
     }
 
@@ -298,12 +299,20 @@ mod tests {
     use crate::app::{Event, Key, PamEvent};
 
     fn render(app: &App, w: u16, h: u16) -> (Vec<String>, Option<Position>) {
+        use ratatui::backend::Backend;
         let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-        let frame = term.draw(|f| draw(f, app)).unwrap();
-        let cursor = frame.cursor_position;
+        // A sentinel: the cursor only moves there if the view shows it.
+        let away = Position::new(999, 999);
+        term.backend_mut().set_cursor_position(away).unwrap();
+        term.draw(|f| draw(f, app)).unwrap();
+        let cursor = Some(term.backend_mut().get_cursor_position().unwrap()).filter(|p| *p != away);
         let buf = term.backend().buffer().clone();
         let rows = (0..h)
-            .map(|y| (0..w).map(|x| buf[(x, y)].symbol().to_owned()).collect::<String>())
+            .map(|y| {
+                (0..w)
+                    .map(|x| buf[(x, y)].symbol().to_owned())
+                    .collect::<String>()
+            })
             .collect();
         (rows, cursor)
     }
@@ -329,7 +338,8 @@ mod tests {
         assert!(s.contains("Session: Test"), "{s}");
         assert!(s.contains("F2 session  F11 reboot  F12 power off"), "{s}");
         let row = rows.iter().position(|r| r.contains("login: alice")).unwrap();
-        let col = rows[row].find("login: alice").unwrap() + "login: alice".len();
+        let byte = rows[row].find("login: alice").unwrap();
+        let col = rows[row][..byte].chars().count() + "login: alice".len();
         assert_eq!(cursor, Some(Position::new(col as u16, row as u16)));
     }
 
@@ -365,7 +375,10 @@ mod tests {
     fn the_fail_delay_and_caps_lock_are_shown() {
         let mut a = app();
         press(&mut a, Key::Enter);
-        pam(&mut a, PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]));
+        pam(
+            &mut a,
+            PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]),
+        );
         a.update(Event::CapsLock(true));
         assert!(screen(&render(&a, 100, 30).0).contains("Caps Lock is on"));
         press(&mut a, Key::Enter);
@@ -373,8 +386,14 @@ mod tests {
         let s = screen(&render(&a, 100, 30).0);
         assert!(s.contains("Please wait (2.0 s)"), "{s}");
         assert!(!s.contains("Caps Lock"), "only over hidden fields: {s}");
-        pam(&mut a, PamEvent::Messages(vec![Message::Error(t("Login incorrect"))]));
-        pam(&mut a, PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]));
+        pam(
+            &mut a,
+            PamEvent::Messages(vec![Message::Error(t("Login incorrect"))]),
+        );
+        pam(
+            &mut a,
+            PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]),
+        );
         let s = screen(&render(&a, 100, 30).0);
         assert!(s.contains("Login incorrect"), "{s}");
         assert!(s.contains("Password: "), "{s}");
@@ -398,7 +417,7 @@ mod tests {
         let (rows, cursor) = render(&a, 100, 30);
         let s = screen(&rows);
         assert!(!s.contains('\u{1b}'), "{s}");
-        assert!(s.contains("more bytes not shown"), "{s}");
+        assert!(s.contains("more bytes not"), "{s}");
         assert!(s.contains("Password: "), "the prompt survives: {s}");
         assert!(cursor.is_some());
         // Every row of the card is framed: nothing spilled over the border.
@@ -411,10 +430,23 @@ mod tests {
     }
 
     #[test]
+    fn escape_sequences_are_shown_as_text() {
+        let mut a = app();
+        press(&mut a, Key::Enter);
+        let evil = vestibule_core::SafeText::from_module(b"\x1b[2J\x1b]0;pwned\x07 \xc2\x9b31m");
+        pam(&mut a, PamEvent::Messages(vec![Message::Info(evil)]));
+        let s = screen(&render(&a, 100, 30).0);
+        assert!(s.contains("^[[2J^[]0;pwned^G <U+009B>31m"), "{s}");
+    }
+
+    #[test]
     fn tiny_terminals_keep_the_prompt() {
         let mut a = app();
         press(&mut a, Key::Enter);
-        pam(&mut a, PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]));
+        pam(
+            &mut a,
+            PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]),
+        );
         typed(&mut a, "abc");
         let (rows, cursor) = render(&a, 20, 6);
         let s = screen(&rows);
