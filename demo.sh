@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# demo.sh -- try Vestibule's console login on a demo PAM stack: no account is created, no file
-# under /etc is touched. Demo accounts (pam_python, data/demo/demo_accounts.py):
+# demo.sh [--plain] -- try Vestibule's console login on a demo PAM stack: no account is created, no
+# file under /etc is touched. By default the full-screen greeter; --plain gives the line mode.
+# Demo accounts (pam_python, data/demo/demo_accounts.py):
 #   alice / wonderland    bob / builder    carol / expired (must choose a new password)
 #   dave is locked
 # As root, it installs what it needs, then runs the login as the unprivileged user `nobody`
@@ -21,6 +22,30 @@ touch "$demo/state"
 chmod 755 "$demo" "$demo/pam.d"
 chmod 644 "$demo/pam.d/vestibule" "$demo/demo_accounts.py"
 chmod 666 "$demo/state"
+# The greeter's config: the demo's issue text, a state file `nobody` may replace, no power actions
+# (a demo must not switch the machine off), and only the demo session.
+mkdir -p "$demo/greeter"
+chmod 777 "$demo/greeter"
+cp data/demo/issue "$demo/issue"
+cat >"$demo/config.toml" <<CONFIG
+[greeter]
+issue_file = "$demo/issue"
+state_file = "$demo/greeter/state"
+fail_delay_ms = 1000
+[sessions]
+wayland_dirs = []
+xsession_dirs = []
+include_shell = false
+[power]
+poweroff = []
+reboot = []
+CONFIG
+chmod 644 "$demo/config.toml" "$demo/issue"
+mode=(--config "$demo/config.toml")
+if [ "${1:-}" = "--plain" ]; then
+	shift
+	mode=(--plain)
+fi
 
 run=()
 if [ "$(id -u)" -eq 0 ]; then
@@ -29,11 +54,11 @@ fi
 cat <<'BANNER'
 
   Vestibule demo: accounts alice/wonderland, bob/builder, carol/expired (must change it), dave (locked).
-  Type "exit" in the session to log out.
+  Type "exit" in the session to log out; Ctrl-C at the login card ends the demo.
 
 BANNER
 set +e
-"${run[@]}" env TERM="${TERM:-linux}" "$demo/vestibule-tui" --plain --pam-confdir "$demo/pam.d" \
+"${run[@]}" env TERM="${TERM:-linux}" "$demo/vestibule-tui" "${mode[@]}" --pam-confdir "$demo/pam.d" \
 	--fail-delay-ms 1000 -- "$demo/session.sh" "$@"
 status=$?
 set -e

@@ -293,7 +293,7 @@ fn expired_password_is_changed_through_pams_prompts() {
     g.line("expired1");
     let s = g.wait_for("New password: ");
     assert!(
-        s.contains("You are required to change your password immediately (administrator enforc"),
+        s.contains("You are required to change your password immediately"),
         "{s}"
     );
     g.line("short");
@@ -381,7 +381,7 @@ fn a_huge_message_leaves_the_screen_intact() {
     g.wait_for("login: ");
     g.line("alice");
     let s = g.wait_for("Password: ");
-    assert!(s.contains("more bytes"), "{s}");
+    assert!(s.contains("63488"), "the cut is said: {s}");
     assert_card_intact(&s);
     g.line("secret1");
     assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");

@@ -267,7 +267,8 @@ fn text_width(s: &str) -> usize {
     s.chars().map(|c| c.width().unwrap_or(0)).sum()
 }
 
-/// Splits one line into pieces at most `width` columns wide (by character, as a terminal would).
+/// Splits one line into rows at most `width` columns wide, breaking after the last space of a row
+/// when there is one (a word longer than the row is cut, as a terminal would).
 fn wrap(line: &str, width: u16) -> Vec<String> {
     let width = usize::from(width.max(1));
     let mut out = Vec::new();
@@ -276,8 +277,24 @@ fn wrap(line: &str, width: u16) -> Vec<String> {
     for c in line.chars() {
         let w = c.width().unwrap_or(0);
         if used + w > width && !current.is_empty() {
-            out.push(std::mem::take(&mut current));
-            used = 0;
+            if c == ' ' {
+                // The break falls on this space: it is not carried to the next row.
+                out.push(std::mem::take(&mut current));
+                used = 0;
+                continue;
+            }
+            match current.rfind(' ') {
+                Some(i) if i > 0 => {
+                    let carried = current[i + 1..].to_owned();
+                    current.truncate(i);
+                    out.push(std::mem::replace(&mut current, carried));
+                    used = text_width(&current);
+                }
+                _ => {
+                    out.push(std::mem::take(&mut current));
+                    used = 0;
+                }
+            }
         }
         current.push(c);
         used += w;
@@ -417,7 +434,7 @@ mod tests {
         let (rows, cursor) = render(&a, 100, 30);
         let s = screen(&rows);
         assert!(!s.contains('\u{1b}'), "{s}");
-        assert!(s.contains("more bytes not"), "{s}");
+        assert!(s.contains("63488"), "{s}");
         assert!(s.contains("Password: "), "the prompt survives: {s}");
         assert!(cursor.is_some());
         // Every row of the card is framed: nothing spilled over the border.
@@ -427,6 +444,15 @@ mod tests {
         for r in &rows[top..=bottom] {
             assert!(matches!(r.chars().nth(left), Some('│' | '┌' | '└')), "{s}");
         }
+    }
+
+    #[test]
+    fn long_lines_wrap_between_words() {
+        assert_eq!(wrap("aaa bbb ccc", 7), ["aaa bbb", "ccc"]);
+        assert_eq!(wrap("aaa bbbbbbbbb", 5), ["aaa", "bbbbb", "bbbb"]);
+        assert_eq!(wrap("", 5), [""]);
+        assert_eq!(wrap("ab", 0), ["a", "b"]);
+        assert_eq!(wrap("密码密码", 5), ["密码", "密码"]);
     }
 
     #[test]
