@@ -487,3 +487,92 @@ fn a_bad_config_is_refused_with_file_line_and_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn a_locked_account_shows_the_modules_words_and_the_card_stays_usable() {
+    let work = Work::new();
+    work.service("accounts", &[]);
+    let g = Greeter::start(&work, "locked", (100, 30), "", &session_cmd(&work, "0", 0));
+    g.wait_for("login: ");
+    g.line("dave");
+    g.wait_for("Password: ");
+    g.line("locked11");
+    let s = g.wait_for("Your account has expired; please contact your system administrator.");
+    assert!(s.contains("Your account is locked."), "PAM's own words: {s}");
+    assert!(s.contains("login: dave"), "{s}");
+    assert_card_intact(&s);
+    g.keys(&["C-u"]);
+    g.line("alice");
+    g.wait_for("Password: ");
+    g.line("secret1");
+    assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
+}
+
+#[test]
+fn a_desktop_entry_session_gets_its_xdg_variables_and_is_remembered() {
+    let work = Work::new();
+    work.service("accounts", &[]);
+    let d = work.path().display().to_string();
+    let wayland = work.path().join("wayland-sessions");
+    std::fs::create_dir_all(&wayland).unwrap();
+    let script = work.path().join("fake-compositor");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$XDG_SESSION_TYPE $XDG_SESSION_DESKTOP $XDG_CURRENT_DESKTOP $*\" \
+             > {d}/xdg.marker\n"
+        ),
+    )
+    .unwrap();
+    let _ = Command::new("chmod").arg("755").arg(&script).status();
+    std::fs::write(
+        wayland.join("fake.desktop"),
+        format!(
+            "[Desktop Entry]\nName=Fake Wayland\nExec={} --flag %U\nDesktopNames=Fake;wlroots;\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        wayland.join("hidden.desktop"),
+        "[Desktop Entry]\nName=Hidden One\nExec=true\nHidden=true\n",
+    )
+    .unwrap();
+    let poweroff =
+        format!("[power]\npoweroff = [\"sh\", \"-c\", \"echo off > {d}/poweroff.marker\"]\nreboot = []");
+    let config =
+        format!("[sessions]\nwayland_dirs = [\"{d}/wayland-sessions\"]\nxsession_dirs = []\n{poweroff}");
+    // Written under [greeter] by start(): the tables come after it.
+    let g = Greeter::start(&work, "xdg", (100, 30), &config, &session_cmd(&work, "0", 0));
+    let s = g.wait_for("login: ");
+    assert!(s.contains("F12 power off") && !s.contains("reboot"), "{s}");
+    g.keys(&["F2"]);
+    let s = g.wait_for(" Fake Wayland ");
+    assert!(s.contains(" Command ") && s.contains(" Shell "), "{s}");
+    assert!(!s.contains("Hidden One"), "{s}");
+    g.keys(&["Down", "Enter"]);
+    g.wait_for("Session: Fake Wayland");
+    g.line("alice");
+    g.wait_for("Password: ");
+    g.line("secret1");
+    let xdg = wait_file(&work.path().join("xdg.marker"));
+    assert_eq!(xdg.trim(), "wayland Fake Fake:wlroots --flag");
+    g.wait_for("Session ended (exit status 0).");
+    assert!(work.read("tui-state").contains("session alice fake\n"));
+    g.keys(&["F12"]);
+    g.wait_for("Power off this machine?");
+    g.keys(&["Enter"]);
+    assert_eq!(wait_file(&work.path().join("poweroff.marker")).trim(), "off");
+}
+
+#[test]
+fn sighup_at_the_user_field_restores_the_terminal() {
+    let work = Work::new();
+    work.service("accounts", &[]);
+    let g = Greeter::start(&work, "sighup", (100, 30), "", &session_cmd(&work, "0", 0));
+    g.wait_for("login: ");
+    g.signal(g.pid(), nix::sys::signal::Signal::SIGHUP);
+    let (code, s) = g.wait_exit();
+    assert_eq!(code, 129, "{s}");
+    assert!(s.contains("TTY=cooked"), "{s}");
+}

@@ -110,14 +110,7 @@ fn card_rows(app: &App, width: u16, height: u16) -> (Vec<Row>, Option<(usize, u1
     }
 
     let mut who = Section::default();
-    let user_shown = if app.phase == Phase::User {
-        app.user.clone()
-    } else if app.settings.hide_user_names {
-        String::new()
-    } else {
-        app.user.clone()
-    };
-    let user_text = format!("{}{}", app.settings.user_prompt, user_shown);
+    let user_text = format!("{}{}", app.settings.user_prompt, app.user);
     let user_style = if app.phase == Phase::User { bold } else { plain };
     who.field(&user_text, user_style, width, app.phase == Phase::User);
     who.push(&format!("Session: {}", app.chosen().name), plain, width);
