@@ -576,3 +576,23 @@ fn sighup_at_the_user_field_restores_the_terminal() {
     assert_eq!(code, 129, "{s}");
     assert!(s.contains("TTY=cooked"), "{s}");
 }
+
+#[test]
+fn escape_at_a_prompt_cancels_the_login_and_opens_nothing() {
+    let work = Work::new();
+    work.service("accounts", &[]);
+    let g = Greeter::start(&work, "escape", (100, 30), "", &session_cmd(&work, "0", 0));
+    g.wait_for("login: ");
+    g.line("alice");
+    g.wait_for("Password: ");
+    g.type_text("secr");
+    g.keys(&["Escape"]);
+    let s = g.wait_for("Login cancelled.");
+    assert!(s.contains("login: alice") && !s.contains("Password"), "{s}");
+    let rec = work.record();
+    assert_eq!(count(&rec, "open_session") + count(&rec, "setcred"), 0, "{rec:?}");
+    g.keys(&["Enter"]);
+    g.wait_for("Password: ");
+    g.line("secret1");
+    assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
+}

@@ -75,12 +75,16 @@ pub fn restore() {
     let _ = terminal::disable_raw_mode();
 }
 
-/// Makes a panic restore the terminal before the message is printed, so it is readable and the
-/// console is usable.
+/// Makes a panic of the UI thread restore the terminal before the message is printed, so it is
+/// readable and the console is usable. (A panic on the PAM thread ends only that login: the UI
+/// goes on and keeps the terminal.)
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
+    let ui = std::thread::current().id();
     std::panic::set_hook(Box::new(move |info| {
-        restore();
+        if std::thread::current().id() == ui {
+            restore();
+        }
         previous(info);
     }));
 }
