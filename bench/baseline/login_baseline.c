@@ -6,9 +6,10 @@
  * the rest of the lifecycle a login program performs:
  *
  *   pam_start_confdir -> pam_authenticate -> pam_acct_mgmt
+ *   -> getpwnam(PAM_USER), initgroups (as root)
  *   -> pam_setcred(PAM_ESTABLISH_CRED) -> pam_open_session
  *   -> pam_setcred(PAM_REINITIALIZE_CRED) -> pam_getenvlist
- *   -> fork: child  pam_end(PAM_SUCCESS|PAM_DATA_SILENT); execve(cmd, env)
+ *   -> fork: child  pam_end(PAM_SUCCESS|PAM_DATA_SILENT); setgid/setuid; chdir; execve(cmd, env)
  *            parent waitpid
  *   -> pam_close_session -> pam_setcred(PAM_DELETE_CRED) -> pam_end
  *
@@ -33,6 +34,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <grp.h>
+#include <pwd.h>
 #include <security/pam_appl.h>
 
 #define SERVICE "vestibule"
@@ -187,6 +190,9 @@ static int run_login(const char *confdir, const char *user, const struct pam_con
     char **env = NULL;
     int rc, status = 0, exit_code = 1, session_open = 0, have_cred = 0;
     pid_t pid;
+    uid_t target_uid = 0;
+    gid_t target_gid = 0;
+    char home[4096] = "/";
 
     rc = pam_start_confdir(SERVICE, user, conv, confdir, &pamh);
     if (!ok(pamh, "pam_start_confdir", rc))
@@ -198,6 +204,31 @@ static int run_login(const char *confdir, const char *user, const struct pam_con
     rc = pam_acct_mgmt(pamh, 0);
     if (!ok(pamh, "pam_acct_mgmt", rc))
         goto end;
+
+    /* What login(1) does with the final PAM_USER: its passwd entry, and (as root) its groups
+     * before setcred, so modules may add to them. */
+    {
+        const void *item = NULL;
+        struct passwd *pw;
+        rc = pam_get_item(pamh, PAM_USER, &item);
+        if (!ok(pamh, "pam_get_item(PAM_USER)", rc) || item == NULL)
+            goto end;
+        pw = getpwnam((const char *)item);
+        if (pw == NULL) {
+            fprintf(stderr, "login_baseline: no passwd entry for %s\n", (const char *)item);
+            rc = PAM_USER_UNKNOWN;
+            goto end;
+        }
+        target_uid = pw->pw_uid;
+        target_gid = pw->pw_gid;
+        snprintf(home, sizeof home, "%s", pw->pw_dir);
+        if (geteuid() == 0 && initgroups(pw->pw_name, pw->pw_gid) != 0) {
+            perror("login_baseline: initgroups");
+            rc = PAM_SYSTEM_ERR;
+            goto end;
+        }
+    }
+
     rc = pam_setcred(pamh, PAM_ESTABLISH_CRED);
     if (!ok(pamh, "pam_setcred(ESTABLISH)", rc))
         goto end;
@@ -229,6 +260,12 @@ static int run_login(const char *confdir, const char *user, const struct pam_con
         int erc = pam_end(pamh, PAM_SUCCESS | PAM_DATA_SILENT);
         if (erc != PAM_SUCCESS)
             fprintf(stderr, "login_baseline: child pam_end: %s\n", pam_strerror(NULL, erc));
+        if (geteuid() == 0 && (setgid(target_gid) != 0 || setuid(target_uid) != 0)) {
+            perror("login_baseline: setgid/setuid");
+            _exit(126);
+        }
+        if (chdir(home) != 0 && chdir("/") != 0)
+            _exit(126);
         /* execvpe: search the parent's PATH, execve with the PAM environment. */
         execvpe(cmd[0], cmd, env);
         fprintf(stderr, "login_baseline: exec %s: %s\n", cmd[0], strerror(errno));
