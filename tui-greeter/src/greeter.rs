@@ -126,21 +126,27 @@ struct Loop<'a> {
 impl Loop<'_> {
     fn run(&mut self, app: &mut App, screen: &mut Screen, signals: &mut Signals, vt: bool) -> i32 {
         let mut full = true;
+        // Whether the state may have changed since the last frame: idle, nothing is drawn.
+        let mut dirty = true;
         let mut last_tick = Instant::now();
         loop {
-            if let Err(e) = screen.draw(app, full) {
-                tracing::error!(error = %e, "cannot draw");
-                return 1;
+            if dirty || full {
+                if let Err(e) = screen.draw(app, full) {
+                    tracing::error!(error = %e, "cannot draw");
+                    return 1;
+                }
             }
             full = false;
+            dirty = false;
             if let Some(sig) = signals.pending() {
                 tracing::info!(signal = %sig, "stopping");
                 return 128 + sig as i32;
             }
-            let mut effects = self.reports(app);
+            let mut effects = self.reports(app, &mut dirty);
             match event::poll(TICK) {
                 Ok(true) => match event::read() {
                     Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => {
+                        dirty = true;
                         if let Some(key) = map_key(k.code, k.modifiers) {
                             effects.extend(app.update(Event::Key(key)));
                         }
@@ -164,6 +170,7 @@ impl Loop<'_> {
                 if vt {
                     if let Some(on) = capslock::caps_lock(io::stdin().as_fd()) {
                         if on != app.caps_lock {
+                            dirty = true;
                             app.update(Event::CapsLock(on));
                         }
                     }
@@ -194,13 +201,15 @@ impl Loop<'_> {
     }
 
     /// Applies what the worker reported since the last look.
-    fn reports(&mut self, app: &mut App) -> Vec<Effect> {
+    fn reports(&mut self, app: &mut App, dirty: &mut bool) -> Vec<Effect> {
         let mut effects = Vec::new();
         let Some(worker) = &self.worker else {
             return effects;
         };
         loop {
-            match worker.from.try_recv() {
+            let report = worker.from.try_recv();
+            *dirty |= report.is_ok();
+            match report {
                 Ok(Report::Event(e)) => {
                     let done = matches!(e, PamEvent::Failed(_));
                     let starting = matches!(e, PamEvent::SessionStarting);
@@ -218,6 +227,7 @@ impl Loop<'_> {
                 Ok(Report::Terminated(_)) => {}
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
+                    *dirty = true;
                     self.reap();
                     if app.login_active() {
                         app.update(Event::Pam(PamEvent::Failed(
