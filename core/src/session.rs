@@ -339,9 +339,16 @@ impl OpenSession {
             ForkResult::Parent { child } => child,
         };
         // Both sides set the process group (and terminal), as shells do, so neither order races.
-        let _ = nix::unistd::setpgid(child, child);
-        if spec.terminal == TerminalMode::Foreground {
-            let _ = nix::unistd::tcsetpgrp(std::io::stdin().as_fd(), child);
+        // Not for a console login: the child's setsid would fail if it were a group leader already.
+        match spec.terminal {
+            TerminalMode::Own => {}
+            TerminalMode::Detached => {
+                let _ = nix::unistd::setpgid(child, child);
+            }
+            TerminalMode::Foreground => {
+                let _ = nix::unistd::setpgid(child, child);
+                let _ = nix::unistd::tcsetpgrp(std::io::stdin().as_fd(), child);
+            }
         }
         let tty = self.tty.as_deref().unwrap_or("?");
         self.log.send(

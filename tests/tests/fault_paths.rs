@@ -566,9 +566,8 @@ fn in_a_real_terminal_the_password_is_not_echoed_but_the_name_is() {
     tmux.wait_for("login:");
     tmux.type_line("alice");
     tmux.wait_for("Password:");
-    // plain.rs prints the prompt first and turns echo off (TCSAFLUSH) just after, as misc_conv
-    // does: keys typed in between would be echoed, then discarded. Do not type into that window.
-    std::thread::sleep(Duration::from_millis(300));
+    // Echo goes off (TCSAFLUSH) before the prompt shows; give the prompt a moment all the same.
+    std::thread::sleep(Duration::from_millis(100));
     tmux.type_line("secret1");
     let screen = tmux.wait_for("EXIT=");
     assert!(screen.contains("login: alice"), "{screen}");
@@ -582,6 +581,33 @@ fn in_a_real_terminal_the_password_is_not_echoed_but_the_name_is() {
     assert_eq!(count(&rec, "open_session"), 1, "{rec:?}");
     // A terminal login tells PAM its terminal.
     assert!(rec.iter().all(|r| r.tty.starts_with("pts/")), "PAM_TTY: {rec:?}");
+}
+
+#[test]
+fn a_console_login_gives_the_session_its_own_session_and_controlling_terminal() {
+    require_root();
+    let work = Work::new();
+    work.service("permit", &[("RECORD", "tag=console")]);
+    let tmux = Tmux::new(&work);
+    let run_sh = tests_dir().join("sandbox/run.sh");
+    // `setsid -w`: vestibule-tui leads its own session on the terminal, as under getty or systemd.
+    let w = work.path().display();
+    let line = format!(
+        "{} {w} setsid -w {} --plain --pam-confdir {} --user alice -- \
+         sh -c 'echo $$ $(ps -o sid=,tpgid= -p $$) > {w}/ctty; tty > {w}/tty'; echo EXIT=$?; sleep 60",
+        run_sh.display(),
+        binary("vestibule-tui").display(),
+        work.pam_dir().display(),
+    );
+    tmux.tmux(&["new-session", "-d", "-s", "login", "-x", "100", "-y", "30", &line]);
+    let screen = tmux.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    let ids: Vec<String> = work.read("ctty").split_whitespace().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(ids[0], ids[1], "the session leads its own session: {ids:?}");
+    assert_eq!(ids[0], ids[2], "and is the terminal's foreground group: {ids:?}");
+    assert!(work.read("tty").starts_with("/dev/pts/"), "{}", work.read("tty"));
+    assert_closed_once(&work);
 }
 
 // ---- the demo, unprivileged -------------------------------------------------------------------
