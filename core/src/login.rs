@@ -150,7 +150,13 @@ pub fn login(
     check_account(&mut tx, options)?;
 
     let user = tx.user().ok_or(LoginError::NoUser)?.to_owned();
-    let identity = resolve_identity(&user)?;
+    let identity = resolve_identity(&user).inspect_err(|e| {
+        // PAM accepted the name, so it is no stray password: safe to log.
+        options.log.send(
+            Severity::Notice,
+            &format!("FAILED LOGIN ON {tty} FOR '{user}'{host}, {e}"),
+        );
+    })?;
     if let Identity::Switch(account) = &identity {
         // Before setcred: modules such as pam_group add groups on top of these.
         initgroups(account).map_err(|source| LoginError::Groups {

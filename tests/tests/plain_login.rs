@@ -134,3 +134,20 @@ fn eof_at_a_prompt_ends_cleanly_with_nothing_open() {
     let rec = work.record();
     assert_eq!(count(&rec, "open_session") + count(&rec, "setcred"), 0, "{rec:?}");
 }
+
+#[test]
+fn an_authenticated_name_without_an_account_is_refused_and_logged() {
+    let work = Work::new();
+    work.service("permit", &[("RECORD", "tag=ghost")]);
+    let run = login(&work, &["--user", "ghost", "--", "true"], "");
+    assert_eq!(run.code(), Some(1), "{}", run.all());
+    assert_eq!(run.stderr.trim_end(), "Login incorrect.", "{}", run.all());
+    let rec = work.record();
+    assert_eq!(count(&rec, "setcred") + count(&rec, "open_session"), 0, "{rec:?}");
+    let log = work.syslog();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("FAILED LOGIN ON ? FOR 'ghost'") && l.contains("no account named")),
+        "{log:?}"
+    );
+}
