@@ -596,3 +596,29 @@ fn escape_at_a_prompt_cancels_the_login_and_opens_nothing() {
     g.line("secret1");
     assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
 }
+
+#[test]
+fn a_hung_up_terminal_ends_the_greeter_and_its_login() {
+    let work = Work::new();
+    work.service("accounts", &[]);
+    let g = Greeter::start(&work, "hangup", (100, 30), "", &session_cmd(&work, "0", 0));
+    g.wait_for("login: ");
+    g.line("alice");
+    g.wait_for("Password: ");
+    let pid = g.pid();
+    let _ = g.tmux().arg("kill-server").status();
+    let start = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if state.split_whitespace().nth(2) == Some("Z") {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the greeter outlived its terminal: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rec = work.record();
+    assert_eq!(count(&rec, "open_session"), 0, "{rec:?}");
+}

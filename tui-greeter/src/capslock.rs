@@ -22,14 +22,11 @@ pub fn caps_lock(fd: BorrowedFd<'_>) -> Option<bool> {
     result.ok().map(|_| flags as u8 & K_CAPSLOCK != 0)
 }
 
-/// Whether the terminal on `fd` is a Linux virtual terminal (`/dev/ttyN`) that answers KDGKBLED.
+/// Whether the terminal on `fd` is a Linux virtual terminal: only VTs answer KDGKBLED (a pty or a
+/// serial line refuses it with ENOTTY), and this works where the device has no name we can see
+/// (a private /dev).
 pub fn is_vt(fd: BorrowedFd<'_>) -> bool {
-    let named_vt = nix::unistd::ttyname(fd).is_ok_and(|p| {
-        p.to_str()
-            .and_then(|s| s.strip_prefix("/dev/tty"))
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    });
-    named_vt && caps_lock(fd).is_some()
+    caps_lock(fd).is_some()
 }
 
 #[cfg(test)]

@@ -3,17 +3,19 @@
 //! power commands.
 
 use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind, KeyModifiers};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use vestibule_core::{AuthLog, ConfigDir, Items, LoginOptions, SafeText};
+use zeroize::Zeroize;
 
-use crate::app::{App, Effect, Event, Key, PamEvent, PowerAction, Settings};
+use crate::app::{App, Effect, Event, PamEvent, PowerAction, Settings};
+use crate::input::Decoder;
 use crate::config::Config;
 use crate::pam_worker::{self, Report, ToWorker};
 use crate::signals::Signals;
@@ -129,6 +131,7 @@ impl Loop<'_> {
         // Whether the state may have changed since the last frame: idle, nothing is drawn.
         let mut dirty = true;
         let mut last_tick = Instant::now();
+        let mut decoder = Decoder::default();
         loop {
             if dirty || full {
                 if let Err(e) = screen.draw(app, full) {
@@ -138,31 +141,52 @@ impl Loop<'_> {
             }
             full = false;
             dirty = false;
-            if let Some(sig) = signals.pending() {
-                tracing::info!(signal = %sig, "stopping");
-                return 128 + sig as i32;
-            }
             let mut effects = self.reports(app, &mut dirty);
-            match event::poll(TICK) {
-                Ok(true) => match event::read() {
-                    Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => {
-                        dirty = true;
-                        if let Some(key) = map_key(k.code, k.modifiers) {
-                            effects.extend(app.update(Event::Key(key)));
-                        }
-                    }
-                    Ok(TermEvent::Resize(..)) => full = true,
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot read the terminal");
-                        return 1;
-                    }
-                },
-                Ok(false) => {}
+            let stdin = io::stdin();
+            let mut fds = [
+                PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
+                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::from(TICK.as_millis() as u16)) {
+                Ok(_) | Err(nix::Error::EINTR) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "cannot poll the terminal");
                     return 1;
                 }
+            }
+            let input = fds[0].revents().unwrap_or(PollFlags::empty());
+            let signalled = fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+            if signalled {
+                while let Some(sig) = signals.next() {
+                    if sig == Signal::SIGWINCH {
+                        full = true;
+                        continue;
+                    }
+                    tracing::info!(signal = %sig, "stopping");
+                    return 128 + sig as i32;
+                }
+            }
+            if input.contains(PollFlags::POLLIN) {
+                let mut buf = [0u8; 256];
+                let read = nix::unistd::read(stdin.as_raw_fd(), &mut buf);
+                match read {
+                    Ok(0) => return hung_up(),
+                    Ok(n) => {
+                        dirty = true;
+                        for key in decoder.feed(&buf[..n]) {
+                            effects.extend(app.update(Event::Key(key)));
+                        }
+                    }
+                    Err(nix::Error::EINTR | nix::Error::EAGAIN) => {}
+                    Err(nix::Error::EIO) => return hung_up(),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the terminal");
+                        return 1;
+                    }
+                }
+                buf.zeroize();
+            } else if input.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
+                return hung_up();
             }
             if last_tick.elapsed() >= Duration::from_millis(250) {
                 last_tick = Instant::now();
@@ -374,28 +398,10 @@ impl Loop<'_> {
     }
 }
 
-/// Maps a crossterm key to the greeter's keys; others are ignored.
-fn map_key(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {
-    if modifiers.contains(KeyModifiers::CONTROL) {
-        return match code {
-            KeyCode::Char('c') | KeyCode::Char('C') => Some(Key::CtrlC),
-            KeyCode::Char('l') | KeyCode::Char('L') => Some(Key::CtrlL),
-            KeyCode::Char('u') | KeyCode::Char('U') => Some(Key::CtrlU),
-            _ => None,
-        };
-    }
-    Some(match code {
-        KeyCode::Char(c) => Key::Char(c),
-        KeyCode::Enter => Key::Enter,
-        KeyCode::Backspace => Key::Backspace,
-        KeyCode::Esc => Key::Esc,
-        KeyCode::Tab => Key::Tab,
-        KeyCode::BackTab => Key::BackTab,
-        KeyCode::Up => Key::Up,
-        KeyCode::Down => Key::Down,
-        KeyCode::F(n) => Key::F(n),
-        _ => return None,
-    })
+/// The terminal went away (hangup, or the console was taken over): stop as if SIGHUP came.
+fn hung_up() -> i32 {
+    tracing::info!("the terminal hung up");
+    128 + Signal::SIGHUP as i32
 }
 
 /// The config file path a user named with `--config`, or the default.
@@ -403,25 +409,5 @@ pub fn config_path(flag: Option<PathBuf>) -> (PathBuf, bool) {
     match flag {
         Some(p) => (p, true),
         None => (PathBuf::from(crate::config::DEFAULT_PATH), false),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_map_to_the_greeters_keys() {
-        assert_eq!(
-            map_key(KeyCode::Char('c'), KeyModifiers::CONTROL),
-            Some(Key::CtrlC)
-        );
-        assert_eq!(map_key(KeyCode::Char('x'), KeyModifiers::CONTROL), None);
-        assert_eq!(
-            map_key(KeyCode::Char('X'), KeyModifiers::SHIFT),
-            Some(Key::Char('X'))
-        );
-        assert_eq!(map_key(KeyCode::F(2), KeyModifiers::NONE), Some(Key::F(2)));
-        assert_eq!(map_key(KeyCode::Home, KeyModifiers::NONE), None);
     }
 }

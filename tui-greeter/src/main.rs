@@ -7,6 +7,7 @@ mod capslock;
 mod config;
 mod desktop_entry;
 mod greeter;
+mod input;
 mod issue;
 mod line_input;
 mod pam_worker;

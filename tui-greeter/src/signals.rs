@@ -6,7 +6,7 @@
 //! a SIGTERM meant to end the session would be lost on the UI thread. [`Signals::block`] blocks
 //! them in the calling thread before any other thread exists (threads inherit the mask); the UI
 //! thread then reads the stop signals from its own signalfd while no session runs, and restores
-//! the terminal before exiting.
+//! the terminal before exiting. SIGWINCH (a resize) is read from the same signalfd.
 
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -21,8 +21,14 @@ const SUPERVISED: [Signal; 6] = [
     Signal::SIGTTOU,
 ];
 
-/// The signals that stop the greeter.
-const STOP: [Signal; 4] = [Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT];
+/// The signals the UI thread reads: the ones that stop the greeter, and resizes.
+const UI: [Signal; 5] = [
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGWINCH,
+];
 
 /// The UI thread's view of the stop signals.
 pub struct Signals {
@@ -30,21 +36,27 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Blocks the supervised signals in the calling thread (call it before spawning threads) and
-    /// opens a non-blocking signalfd for the stop signals.
+    /// Blocks the supervised signals and SIGWINCH in the calling thread (call it before spawning
+    /// threads) and opens a non-blocking signalfd for the UI's signals.
     pub fn block() -> nix::Result<Signals> {
         let mut all = SigSet::empty();
-        SUPERVISED.iter().for_each(|&s| all.add(s));
+        SUPERVISED.iter().chain(&UI).for_each(|&s| all.add(s));
         pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&all), None)?;
-        let mut stop = SigSet::empty();
-        STOP.iter().for_each(|&s| stop.add(s));
-        let fd = SignalFd::with_flags(&stop, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+        let mut ui = SigSet::empty();
+        UI.iter().for_each(|&s| ui.add(s));
+        let fd = SignalFd::with_flags(&ui, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
         Ok(Signals { fd })
     }
 
-    /// A stop signal that arrived since the last call, if any. Must not be called while a
-    /// session runs: the supervisor reads them then.
-    pub fn pending(&mut self) -> Option<Signal> {
+    /// The descriptor to poll for signals.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
+    /// A signal that arrived since the last call, if any. Must not be called while a session
+    /// runs: the supervisor reads them then.
+    pub fn next(&mut self) -> Option<Signal> {
         match self.fd.read_signal() {
             Ok(Some(info)) => Signal::try_from(info.ssi_signo as i32).ok(),
             _ => None,
