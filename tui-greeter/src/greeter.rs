@@ -15,8 +15,8 @@ use vestibule_core::{AuthLog, ConfigDir, Items, LoginOptions, SafeText};
 use zeroize::Zeroize;
 
 use crate::app::{App, Effect, Event, PamEvent, PowerAction, Settings};
-use crate::input::Decoder;
 use crate::config::Config;
+use crate::input::Decoder;
 use crate::pam_worker::{self, Report, ToWorker};
 use crate::signals::Signals;
 use crate::terminal::{self, Screen};
