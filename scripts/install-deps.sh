@@ -6,11 +6,13 @@
 # benchmark baseline), libpam-modules (pam_unix, pam_permit, pam_deny, pam_env), libpam-python
 # (pam_python.so: the demo's accounts and the Python test fixtures), python3 (runs them and the
 # sandbox's syslog listener), passwd + openssl (accounts and password hashes in the test sandbox),
-# util-linux (unshare, setpriv), tmux (tests in a real terminal), gcc + pkg-config (C fixtures).
+# util-linux (unshare, setpriv), tmux (tests in a real terminal), gcc + pkg-config (C fixtures),
+# dbus-daemon (the session agent's tests run a private bus with the shipped policy) + dbus-bin
+# (dbus-send: the tests' client that is not ours, sending wrong argument types).
 # With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS).
 set -euo pipefail
 
-packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config)
+packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(valgrind hyperfine time)
 fi

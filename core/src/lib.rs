@@ -14,6 +14,7 @@ mod conversation;
 mod environment;
 mod ffi;
 mod login;
+pub mod record;
 mod sanitize;
 mod secret;
 mod session;

@@ -228,6 +228,18 @@ impl Transaction {
         self.closing(|tx| tx.run(Call::CloseSession, 0))
     }
 
+    /// Closes a session that another process opened and can no longer close (its supervisor
+    /// died): `pam_close_session`, then `pam_setcred(PAM_DELETE_CRED)`, both in this fresh
+    /// transaction of the same service, user and tty, as Linux-PAM allows (modules keep no state
+    /// across processes that close_session would need). Never prompts. Both calls run even if the
+    /// first fails; the first failure is returned. This transaction's own flags are untouched,
+    /// so dropping it does not repeat either call.
+    pub fn close_foreign_session(&mut self) -> Result<(), PamCode> {
+        let closed = self.closing(|tx| tx.run(Call::CloseSession, 0));
+        let deleted = self.closing(|tx| tx.run(Call::Setcred, flags::DELETE_CRED));
+        closed.and(deleted)
+    }
+
     pub fn session_open(&self) -> bool {
         self.session
     }

@@ -1,6 +1,128 @@
-//! Placeholder: the D-Bus session agent is built under its own issue.
+//! vestibule-agent: keeps the table of Vestibule's sessions on D-Bus (`org.vestibule.SessionAgent1`)
+//! so other processes can list, lock and close them, and closes sessions whose supervisor died.
+//!
+//! Start-up: read the state file (sessions survive an agent restart), connect to the system bus
+//! (or `--bus-address`), take the name, serve the interface; then watch the supervisors: a session
+//! whose supervisor is gone is ended and its PAM session closed by the agent.
 
-fn main() {
-    eprintln!("vestibule-agent: the session agent is not built yet");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use futures_lite::StreamExt;
+use vestibule_agent::service::{self, Agent, Settings, Shared};
+use vestibule_agent::{persist, BUS_NAME, OBJECT_PATH};
+use vestibule_core::ConfigDir;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vestibule-agent",
+    version,
+    about = "Vestibule's session agent on D-Bus"
+)]
+struct Args {
+    /// Connect to this bus instead of the system bus (tests: a private dbus-daemon).
+    #[arg(long, value_name = "ADDR")]
+    bus_address: Option<String>,
+    /// The state file holding the session table.
+    #[arg(long, value_name = "PATH", default_value = persist::DEFAULT_PATH)]
+    state: PathBuf,
+    /// Read the PAM services from DIR instead of /etc/pam.d (tests only; refused when setuid).
+    #[arg(long, value_name = "DIR")]
+    pam_confdir: Option<PathBuf>,
+    /// How long a session may take to exit after SIGTERM before SIGKILL, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    grace_ms: u64,
+    /// How often supervisors are checked for having died, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    watch_interval_ms: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vestibule-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr (the journal under systemd) at `info` unless `VESTIBULE_LOG` names another
+/// level: an agent's closes and refusals are worth keeping.
+fn init_logging() {
+    let level = std::env::var("VESTIBULE_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// `--pam-confdir` lets the caller choose the PAM stack: never in a setuid or setgid process.
+fn config_dir(dir: Option<PathBuf>) -> Result<ConfigDir, String> {
+    let Some(dir) = dir else {
+        return Ok(ConfigDir::System);
+    };
+    if nix::unistd::getuid() != nix::unistd::geteuid() || nix::unistd::getgid() != nix::unistd::getegid() {
+        return Err("--pam-confdir is refused in a setuid or setgid process".into());
+    }
+    Ok(ConfigDir::Override(dir))
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let pam = config_dir(args.pam_confdir)?;
+    let mut table = persist::load(&args.state).map_err(|e| format!("reading the session table: {e}"))?;
+    let interrupted = table.reopen_closing();
+    if !interrupted.is_empty() {
+        tracing::warn!(
+            ?interrupted,
+            "sessions were being closed when the agent stopped: closing them again"
+        );
+    }
+    tracing::info!(sessions = table.len(), state = %args.state.display(), "session table loaded");
+    let shared = Shared::new(
+        table,
+        Settings {
+            state_path: args.state.clone(),
+            pam,
+            grace: Duration::from_millis(args.grace_ms),
+        },
+    );
+    let interval = Duration::from_millis(args.watch_interval_ms.max(10));
+    async_io::block_on(async {
+        let where_ = args.bus_address.as_deref().unwrap_or("the system bus");
+        let builder = match &args.bus_address {
+            Some(a) => zbus::connection::Builder::address(a.as_str()),
+            None => zbus::connection::Builder::system(),
+        }
+        .map_err(|e| format!("bus address {where_}: {e}"))?;
+        let conn = builder
+            .name(BUS_NAME)
+            .and_then(|b| b.serve_at(OBJECT_PATH, Agent::new(shared.clone())))
+            .map_err(|e| format!("setting up {BUS_NAME}: {e}"))?
+            .build()
+            .await
+            .map_err(|e| format!("connecting to {where_} as {BUS_NAME}: {e}"))?;
+        tracing::info!(bus = where_, name = BUS_NAME, "serving");
+        let watch = async {
+            loop {
+                service::close_orphans(&shared, &conn).await;
+                async_io::Timer::after(interval).await;
+            }
+        };
+        // The bus going away ends the agent (systemd restarts it); the stream ends then.
+        let disconnected = async {
+            let mut messages = zbus::MessageStream::from(&conn);
+            while messages.next().await.is_some() {}
+            Err::<(), String>(format!("the connection to {where_} was closed"))
+        };
+        futures_lite::future::or(watch, disconnected).await
+    })
 }

@@ -1,0 +1,31 @@
+//! vestibule-agent: the session agent on D-Bus (`org.vestibule.SessionAgent1`) and what its
+//! client `vestibulectl` shares with it.
+//!
+//! Pure logic is kept apart from the bus so it can be unit-tested without one: [`table`] (the
+//! sessions), [`authz`] (who may do what), [`validate`] (what a caller may send), [`persist`]
+//! (the state file). [`procfs`] and [`terminate`] look at and end processes, [`pam_close`] closes
+//! a PAM session whose supervisor is gone, [`service`] is the D-Bus interface and [`client`] the
+//! calling side.
+
+pub mod authz;
+pub mod client;
+pub mod pam_close;
+pub mod persist;
+pub mod procfs;
+pub mod service;
+pub mod table;
+pub mod terminate;
+pub mod validate;
+pub mod wire;
+
+/// The well-known bus name, object path and interface name (all the same, as logind does).
+pub const BUS_NAME: &str = "org.vestibule.SessionAgent1";
+pub const OBJECT_PATH: &str = "/org/vestibule/SessionAgent1";
+pub const INTERFACE: &str = "org.vestibule.SessionAgent1";
+/// Error name for ids the agent does not know.
+pub const ERROR_NO_SUCH_SESSION: &str = "org.vestibule.SessionAgent1.Error.NoSuchSession";
+
+/// The object path a session is announced with in `SessionNew` / `SessionRemoved`.
+pub fn session_path(id: &str) -> String {
+    format!("{OBJECT_PATH}/session/{id}")
+}

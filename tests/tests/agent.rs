@@ -1,0 +1,737 @@
+//! The session agent on a real dbus-daemon: a private bus per test, started from
+//! `tests/fixtures/dbus/bus.conf.in` (Debian's system-bus default policy plus the shipped
+//! `data/dbus/org.vestibule.SessionAgent1.conf`, included as is), the real `vestibule-agent` and
+//! `vestibulectl` binaries, other uids through `setpriv`, and the record.py witness proving which
+//! PAM calls the agent made.
+//!
+//! Sessions here are stand-ins: a `sleep` in its own process group as the leader and another
+//! `sleep` as the supervisor, registered by root, because the core's supervisor does not register
+//! itself yet. Closing such a session must end the leader; when the "supervisor" is gone the agent
+//! must close the PAM session itself, exactly once.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vestibule_agent::client::{CallError, Client, NewSession};
+use vestibule_agent::wire::WireSession;
+use vestibule_core::record::SessionRecord;
+use vestibule_e2e::*;
+
+const NOBODY: u32 = 65534;
+const SIGTERM: i32 = nix::sys::signal::Signal::SIGTERM as i32;
+const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
+const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
+const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
+const NO_SUCH_SESSION: &str = "org.vestibule.SessionAgent1.Error.NoSuchSession";
+
+/// A private dbus-daemon, killed when dropped.
+struct Bus {
+    daemon: Child,
+    address: String,
+}
+
+impl Bus {
+    fn start(work: &Work) -> Bus {
+        require_root();
+        let template = tests_dir().join("fixtures/dbus/bus.conf.in");
+        let data = tests_dir().parent().unwrap().join("data");
+        let conf = fs::read_to_string(&template)
+            .unwrap()
+            .replace("@WORK@", work.path().to_str().unwrap())
+            .replace("@DATA@", data.to_str().unwrap());
+        let conf_path = work.path().join("bus.conf");
+        fs::write(&conf_path, conf).unwrap();
+        let mut daemon = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf_path.display()))
+            .args(["--nofork", "--nopidfile", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(work.path().join("bus.log")).unwrap())
+            .spawn()
+            .expect("dbus-daemon (package dbus-daemon; scripts/install-deps.sh installs it)");
+        let mut line = String::new();
+        BufReader::new(daemon.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line.trim().to_owned();
+        assert!(address.starts_with("unix:"), "dbus-daemon printed {line:?}");
+        Bus { daemon, address }
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(Some(&self.address)).expect("connect to the private bus")
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// A running `vestibule-agent`, killed when dropped; its log is `agent.log` in the work dir.
+struct Agent {
+    child: Child,
+}
+
+impl Agent {
+    /// Starts the agent on `bus` with the `permit` PAM stack (record.py in the session stack)
+    /// and waits until it answers.
+    fn start(work: &Work, bus: &Bus) -> Agent {
+        if !work.pam_dir().join("vestibule").exists() {
+            work.service("permit", &[("RECORD", "")]);
+        }
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(work.path().join("agent.log"))
+            .unwrap();
+        let child = Command::new(binary("vestibule-agent"))
+            .arg("--bus-address")
+            .arg(&bus.address)
+            .arg("--state")
+            .arg(state_path(work))
+            .arg("--pam-confdir")
+            .arg(work.pam_dir())
+            .args(["--grace-ms", "500", "--watch-interval-ms", "50"])
+            .env("VESTIBULE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start vestibule-agent");
+        let agent = Agent { child };
+        let client = bus.client();
+        let start = Instant::now();
+        while client.list().is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the agent did not answer; its log:\n{}",
+                work.read("agent.log")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        agent
+    }
+
+    /// SIGTERM, as systemd stops it.
+    fn stop(mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn state_path(work: &Work) -> PathBuf {
+    work.path().join("run/vestibule/sessions.json")
+}
+
+/// A stand-in session: a leader in its own process group and a supervisor, both `sleep`.
+struct Fake {
+    leader: Child,
+    supervisor: Child,
+}
+
+impl Fake {
+    fn start() -> Fake {
+        let leader = Command::new("sleep").arg("600").process_group(0).spawn().unwrap();
+        let supervisor = Command::new("sleep").arg("600").spawn().unwrap();
+        Fake { leader, supervisor }
+    }
+
+    fn registration(&self, user: &str, uid: u32, tty: &str) -> NewSession {
+        NewSession {
+            user: user.into(),
+            uid,
+            tty: tty.into(),
+            display: String::new(),
+            remote_host: String::new(),
+            service: "vestibule".into(),
+            leader: self.leader.id(),
+            supervisor: self.supervisor.id(),
+            class: "user".into(),
+        }
+    }
+
+    /// Whether the leader is still running (not yet ended by the agent).
+    fn leader_running(&mut self) -> bool {
+        self.leader.try_wait().unwrap().is_none()
+    }
+
+    /// How the leader ended (reaps it).
+    fn leader_signal(&mut self) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.leader.try_wait().unwrap() {
+                return st.signal();
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "leader still running");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn kill_supervisor(&mut self) {
+        self.supervisor.kill().unwrap();
+        self.supervisor.wait().unwrap();
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        for c in [&mut self.leader, &mut self.supervisor] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `vestibulectl --bus-address ADDR ARGS…`, as root or (with `as_nobody`) as nobody/nogroup.
+fn ctl(bus: &Bus, as_nobody: bool, args: &[&str]) -> Run {
+    let ctl = binary("vestibulectl");
+    let mut cmd = if as_nobody {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(ctl);
+        c
+    } else {
+        Command::new(ctl)
+    };
+    cmd.arg("--bus-address").arg(&bus.address).args(args);
+    wait_limited(spawn(&mut cmd), LIMIT)
+}
+
+/// `dbus-send` to the agent as nobody (a client that is not ours, with argument types we choose).
+fn dbus_send(bus: &Bus, as_nobody: bool, method: &str, args: &[&str]) -> Run {
+    let mut cmd = if as_nobody {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "dbus-send"]);
+        c
+    } else {
+        Command::new("dbus-send")
+    };
+    cmd.arg(format!("--bus={}", bus.address))
+        .args([
+            "--print-reply",
+            "--dest=org.vestibule.SessionAgent1",
+            "/org/vestibule/SessionAgent1",
+        ])
+        .arg(format!("org.vestibule.SessionAgent1.{method}"))
+        .args(args);
+    wait_limited(spawn(&mut cmd), LIMIT)
+}
+
+fn error_name(r: Result<impl std::fmt::Debug, CallError>) -> String {
+    match r {
+        Err(e) => e.name().unwrap_or("(transport error)").to_owned(),
+        Ok(v) => panic!("expected an error, got {v:?}"),
+    }
+}
+
+fn ids(list: &[WireSession]) -> Vec<&str> {
+    list.iter().map(|s| s.id.as_str()).collect()
+}
+
+fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn root_registers_lists_and_closes_a_session() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let mut fake = Fake::start();
+
+    let id = client
+        .register(&fake.registration("alice", 1000, "tty7"))
+        .unwrap();
+    assert_eq!(id, "1");
+    let list = client.list().unwrap();
+    assert_eq!(ids(&list), ["1"]);
+    let s = &list[0];
+    assert_eq!((s.user.as_str(), s.uid, s.tty.as_str()), ("alice", 1000, "tty7"));
+    assert_eq!((s.state.as_str(), s.class.as_str()), ("active", "user"));
+    assert_eq!(s.leader, fake.leader.id());
+    assert_eq!(client.get("1").unwrap(), *s);
+    assert_eq!(client.get_by_pid(fake.leader.id()).unwrap().id, "1");
+    assert!(state_path(&work).is_file(), "the table is persisted");
+
+    // vestibulectl: the table and --json.
+    let table = ctl(&bus, false, &["list-sessions"]);
+    assert_eq!(table.code(), Some(0), "{}", table.all());
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(
+        lines[0], "SESSION  UID USER  TTY  DISPLAY REMOTE CLASS STATE  LEADER SINCE",
+        "{table:?}"
+    );
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        &cells[..8],
+        ["1", "1000", "alice", "tty7", "-", "-", "user", "active"]
+    );
+    assert_eq!(cells[8], fake.leader.id().to_string());
+    assert_eq!(lines.last().unwrap(), &"1 session listed.");
+    let json = ctl(&bus, false, &["--json", "list-sessions"]);
+    let records: Vec<SessionRecord> = serde_json::from_str(&json.stdout).expect("list-sessions --json");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].user, "alice");
+    assert_eq!(records[0].tty.as_deref(), Some("tty7"));
+    assert_eq!(records[0].display, None);
+    let show = ctl(&bus, false, &["show-session", "1"]);
+    assert!(
+        show.stdout.contains("Id=1\nUser=alice\nUID=1000\nTTY=tty7\n"),
+        "{}",
+        show.stdout
+    );
+    let one: SessionRecord =
+        serde_json::from_str(&ctl(&bus, false, &["show-session", "1", "--json"]).stdout).unwrap();
+    assert_eq!(one, records[0]);
+
+    // Close: the leader gets SIGTERM, the reply comes once it is gone.
+    let closed = ctl(&bus, false, &["terminate-session", "1"]);
+    assert_eq!(closed.code(), Some(0), "{}", closed.all());
+    assert!(
+        !fake.leader_running(),
+        "the reply came before the leader was gone"
+    );
+    assert_eq!(fake.leader_signal(), Some(SIGTERM));
+    assert!(client.list().unwrap().is_empty());
+    assert_eq!(error_name(client.get("1")), NO_SUCH_SESSION);
+    // The supervisor is alive: closing the PAM session is its job, not the agent's.
+    assert_eq!(count(&work.record(), "close_session"), 0);
+    assert!(!fs::read_to_string(state_path(&work)).unwrap().contains("alice"));
+
+    // Unregister (the supervisor's way out) needs no close.
+    let other = Fake::start();
+    let id = client.register(&other.registration("bob", 1001, "tty8")).unwrap();
+    assert_eq!(id, "2", "ids are never reused");
+    client.unregister(&id).unwrap();
+    assert!(client.list().unwrap().is_empty());
+}
+
+#[test]
+fn another_uid_may_not_see_close_or_lock_a_session() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let mut fake = Fake::start();
+    client
+        .register(&fake.registration("alice", 1000, "tty7"))
+        .unwrap();
+    let before = fs::read(state_path(&work)).unwrap();
+
+    for args in [
+        &["terminate-session", "1"][..],
+        &["terminate-user", "1000"],
+        &["terminate-user", "root"],
+        &["lock-session", "1"],
+        &["lock-sessions"],
+        &["show-session", "1"],
+    ] {
+        let r = ctl(&bus, true, args);
+        assert_eq!(r.code(), Some(1), "{args:?}: {}", r.all());
+        assert!(r.stderr.contains(ACCESS_DENIED), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("uid 65534 may not"), "{args:?}: {}", r.stderr);
+    }
+    let denied = ctl(&bus, true, &["terminate-session", "1"]);
+    assert_eq!(
+        denied.stderr.trim(),
+        "vestibulectl: terminate-session 1: org.freedesktop.DBus.Error.AccessDenied: uid 65534 may not \
+         close session 1 of uid 1000: a user may only act on their own sessions"
+    );
+    // Others' sessions are simply not in a user's list.
+    let list = ctl(&bus, true, &["list-sessions"]);
+    assert_eq!(list.code(), Some(0), "{}", list.all());
+    assert!(list.stdout.ends_with("0 sessions listed.\n"), "{}", list.stdout);
+    // Only root registers.
+    let reg = dbus_send(
+        &bus,
+        true,
+        "RegisterSession",
+        &[
+            "string:nobody",
+            "uint32:65534",
+            "string:tty9",
+            "string:",
+            "string:",
+            "string:vestibule",
+            &format!("uint32:{}", fake.leader.id()),
+            &format!("uint32:{}", fake.supervisor.id()),
+            "string:user",
+        ],
+    );
+    assert_ne!(reg.code(), Some(0));
+    assert!(reg.stderr.contains(ACCESS_DENIED), "{}", reg.all());
+
+    assert!(fake.leader_running(), "a refused close touched the session");
+    assert_eq!(client.get("1").unwrap().state, "active");
+    assert_eq!(
+        fs::read(state_path(&work)).unwrap(),
+        before,
+        "a refused call changed the state"
+    );
+}
+
+#[test]
+fn a_user_may_lock_and_close_their_own_session() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let mut mine = Fake::start();
+    let theirs = Fake::start();
+    client
+        .register(&mine.registration("nobody", NOBODY, "tty3"))
+        .unwrap();
+    client
+        .register(&theirs.registration("alice", 1000, "tty4"))
+        .unwrap();
+
+    let list = ctl(&bus, true, &["--json", "list-sessions"]);
+    let records: Vec<SessionRecord> = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["1"]);
+
+    let lock = ctl(&bus, true, &["lock-session", "1"]);
+    assert_eq!(lock.code(), Some(0), "{}", lock.all());
+    assert_eq!(client.get("1").unwrap().state, "locked");
+    // Unlocking is root's (the lock screen's helper, after authenticating).
+    let unlock = ctl(&bus, true, &["unlock-session", "1"]);
+    assert!(unlock.stderr.contains(ACCESS_DENIED), "{}", unlock.all());
+    assert_eq!(client.get("1").unwrap().state, "locked");
+
+    let close = ctl(&bus, true, &["terminate-user", "nobody"]);
+    assert_eq!(close.code(), Some(0), "{}", close.all());
+    assert_eq!(mine.leader_signal(), Some(SIGTERM));
+    assert_eq!(
+        ids(&client.list().unwrap()),
+        ["2"],
+        "only their own session was closed"
+    );
+}
+
+#[test]
+fn bogus_calls_get_dbus_errors_and_change_nothing() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let mut fake = Fake::start();
+    client
+        .register(&fake.registration("alice", 1000, "tty7"))
+        .unwrap();
+    let before = fs::read(state_path(&work)).unwrap();
+    let list_before = client.list().unwrap();
+
+    assert_eq!(error_name(client.get("99")), NO_SUCH_SESSION);
+    assert_eq!(error_name(client.close("99")), NO_SUCH_SESSION);
+    assert_eq!(error_name(client.lock("99")), NO_SUCH_SESSION);
+    assert_eq!(error_name(client.unregister("99")), NO_SUCH_SESSION);
+    assert_eq!(error_name(client.close_user(4242)), NO_SUCH_SESSION);
+    assert_eq!(error_name(client.get_by_pid(std::process::id())), NO_SUCH_SESSION);
+    assert_eq!(error_name(client.get("c1")), INVALID_ARGS);
+    assert_eq!(error_name(client.get("")), INVALID_ARGS);
+    assert_eq!(error_name(client.get_by_pid(0)), INVALID_ARGS);
+
+    // Huge strings: refused before anything is stored or logged.
+    let huge = "x".repeat(1 << 20);
+    let r = client.register(&NewSession {
+        user: huge.clone(),
+        ..fake.registration("alice", 1000, "tty7")
+    });
+    match r {
+        Err(CallError::Remote { name, message }) => {
+            assert_eq!(name, INVALID_ARGS);
+            assert_eq!(message, "user is 1048576 bytes long; at most 255 are accepted");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(error_name(client.close(&huge)), INVALID_ARGS);
+    assert!(
+        !work.read("agent.log").contains("xxxxxxxxxxxxxxxx"),
+        "a huge string was logged"
+    );
+    // Registrations that name no real process, service or class.
+    for bad in [
+        NewSession {
+            leader: 4_000_000,
+            ..fake.registration("alice", 1000, "tty7")
+        },
+        NewSession {
+            service: "login".into(),
+            ..fake.registration("alice", 1000, "tty7")
+        },
+        NewSession {
+            class: "admin".into(),
+            ..fake.registration("alice", 1000, "tty7")
+        },
+        NewSession {
+            tty: "../../etc/passwd".into(),
+            ..fake.registration("alice", 1000, "tty7")
+        },
+    ] {
+        assert_eq!(error_name(client.register(&bad)), INVALID_ARGS, "{bad:?}");
+    }
+
+    // Wrong argument types and counts, from a client that is not ours: zbus refuses the body
+    // before the method runs (its error name is org.freedesktop.zbus.Error, "Signature mismatch").
+    for (method, args) in [
+        ("CloseSession", &["uint32:1"][..]),
+        ("GetSession", &[][..]),
+        ("GetSessionByPid", &["string:1"][..]),
+        ("LockSession", &["string:1", "string:2"][..]),
+        ("RegisterSession", &["string:alice"][..]),
+    ] {
+        let r = dbus_send(&bus, false, method, args);
+        assert_ne!(r.code(), Some(0), "{method} {args:?}: {}", r.all());
+        assert!(
+            r.stderr.contains("Signature mismatch"),
+            "{method} {args:?}: {}",
+            r.all()
+        );
+    }
+    let r = dbus_send(&bus, false, "NoSuchMethod", &[]);
+    assert!(
+        r.stderr.contains("org.freedesktop.DBus.Error.UnknownMethod"),
+        "{}",
+        r.all()
+    );
+
+    // Thousands of calls: each gets its error, the agent stays up and unchanged.
+    let start = Instant::now();
+    for i in 0..2000 {
+        let r = if i % 2 == 0 {
+            client.get(&format!("{}", 1000 + i))
+        } else {
+            client.get("bogus")
+        };
+        assert!(r.is_err());
+    }
+    eprintln!("2000 bogus calls took {:?}", start.elapsed());
+
+    assert!(fake.leader_running());
+    assert_eq!(client.list().unwrap(), list_before);
+    assert_eq!(
+        fs::read(state_path(&work)).unwrap(),
+        before,
+        "a bogus call changed the state"
+    );
+}
+
+#[test]
+fn signals_reach_a_second_client() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let watcher = bus.client();
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface("org.vestibule.SessionAgent1")
+        .unwrap()
+        .build();
+    let signals =
+        zbus::blocking::MessageIterator::for_match_rule(rule, watcher.connection(), Some(64)).unwrap();
+    let fake = Fake::start();
+
+    let id = client
+        .register(&fake.registration("alice", 1000, "tty7"))
+        .unwrap();
+    client.lock(&id).unwrap();
+    client.lock(&id).unwrap(); // already locked: no second Lock signal
+    client.unlock(&id).unwrap();
+    client.lock_all().unwrap();
+    client.close(&id).unwrap();
+
+    let mut seen = Vec::new();
+    for msg in signals {
+        let msg = msg.unwrap();
+        let header = msg.header();
+        let member = header.member().unwrap().to_string();
+        let text = match member.as_str() {
+            "SessionNew" | "SessionRemoved" => {
+                let (id, path): (String, zbus::zvariant::OwnedObjectPath) = msg.body().deserialize().unwrap();
+                format!("{member} {id} {}", path.as_str())
+            }
+            _ => {
+                let id: String = msg.body().deserialize().unwrap();
+                format!("{member} {id}")
+            }
+        };
+        seen.push(text);
+        if member == "SessionRemoved" {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "SessionNew 1 /org/vestibule/SessionAgent1/session/1",
+            "Lock 1",
+            "Unlock 1",
+            "Lock 1",
+            "SessionRemoved 1 /org/vestibule/SessionAgent1/session/1",
+        ]
+    );
+}
+
+#[test]
+fn sessions_survive_an_agent_restart_and_orphans_are_closed_with_pam() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let mut kept = Fake::start();
+    let mut orphan = Fake::start();
+    client
+        .register(&kept.registration("alice", 1000, "tty7"))
+        .unwrap();
+    client
+        .register(&orphan.registration("bob", 1001, "tty8"))
+        .unwrap();
+    client.lock("1").unwrap();
+    let listed = client.list().unwrap();
+
+    agent.stop();
+    // While the agent is away, the orphan's supervisor dies (SIGKILL: no unregistering).
+    orphan.kill_supervisor();
+    let _agent = Agent::start(&work, &bus);
+
+    // The orphan is ended and its PAM session closed by the agent; the other one is listed as before.
+    wait_until(Duration::from_secs(15), "orphan closed", || {
+        client.list().map(|l| l.len() == 1).unwrap_or(false)
+    });
+    assert_eq!(
+        client.list().unwrap(),
+        listed[..1],
+        "the kept session, unchanged (locked)"
+    );
+    assert_eq!(orphan.leader_signal(), Some(SIGTERM));
+    assert!(kept.leader_running());
+    let records = work.record();
+    let closes: Vec<_> = records.iter().filter(|r| r.function == "close_session").collect();
+    assert_eq!(closes.len(), 1, "{records:?}");
+    assert_eq!((closes[0].user.as_str(), closes[0].tty.as_str()), ("bob", "tty8"));
+    let deletes: Vec<_> = records.iter().filter(|r| r.function == "setcred").collect();
+    assert_eq!(deletes.len(), 1, "{records:?}");
+    assert_eq!(deletes[0].flags & 0x4, 0x4, "pam_setcred(PAM_DELETE_CRED)");
+    assert_eq!(deletes[0].user, "bob");
+    assert!(work.read("agent.log").contains("PAM session closed by the agent"));
+
+    // A supervisor killed while the agent runs: noticed by the watch, closed the same way.
+    kept.kill_supervisor();
+    wait_until(Duration::from_secs(15), "second orphan closed", || {
+        client.list().map(|l| l.is_empty()).unwrap_or(false)
+    });
+    assert_eq!(kept.leader_signal(), Some(SIGTERM));
+    let closes: Vec<_> = work
+        .record()
+        .into_iter()
+        .filter(|r| r.function == "close_session")
+        .collect();
+    assert_eq!(closes.len(), 2);
+    assert_eq!(
+        (closes[1].user.as_str(), closes[1].tty.as_str()),
+        ("alice", "tty7")
+    );
+
+    // Ids continue after the restart.
+    let next = Fake::start();
+    assert_eq!(
+        client
+            .register(&next.registration("carol", 1002, "tty9"))
+            .unwrap(),
+        "3"
+    );
+}
+
+#[test]
+fn a_session_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let mut fake = Fake::start();
+    let _ = fake.leader.kill();
+    let _ = fake.leader.wait();
+    fake.leader = Command::new("sh")
+        .args(["-c", "trap '' TERM; while :; do sleep 0.05; done"])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    client
+        .register(&fake.registration("alice", 1000, "tty7"))
+        .unwrap();
+    let start = Instant::now();
+    client.close("1").unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(fake.leader_signal(), Some(SIGKILL));
+}
+
+#[test]
+fn committed_introspection_matches_the_running_service() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let reply = client
+        .connection()
+        .call_method(
+            Some("org.vestibule.SessionAgent1"),
+            "/org/vestibule/SessionAgent1",
+            Some("org.freedesktop.DBus.Introspectable"),
+            "Introspect",
+            &(),
+        )
+        .unwrap();
+    let live: String = reply.body().deserialize().unwrap();
+    let committed_path = tests_dir()
+        .parent()
+        .unwrap()
+        .join("data/dbus/org.vestibule.SessionAgent1.xml");
+    if std::env::var_os("VESTIBULE_BLESS").is_some() {
+        fs::write(&committed_path, &live).unwrap();
+    }
+    let committed = fs::read_to_string(&committed_path).unwrap_or_default();
+    // zbus lists the object's interfaces in no fixed order: compare them as a sorted set.
+    assert_eq!(
+        interfaces(&committed),
+        interfaces(&live),
+        "data/dbus/org.vestibule.SessionAgent1.xml is not what the agent serves: regenerate it with \
+         VESTIBULE_BLESS=1 cargo test -p vestibule-e2e --test agent committed_introspection"
+    );
+}
+
+/// The `<interface>` blocks of an introspection document, sorted.
+fn interfaces(xml: &str) -> Vec<String> {
+    let mut out: Vec<String> = xml
+        .split("<interface ")
+        .skip(1)
+        .map(|b| b.split("</interface>").next().unwrap().to_owned())
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no interface in {xml:?}");
+    out
+}
