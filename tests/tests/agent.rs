@@ -82,6 +82,12 @@ impl Agent {
     /// Starts the agent on `bus` with the `permit` PAM stack (record.py in the session stack)
     /// and waits until it answers.
     fn start(work: &Work, bus: &Bus) -> Agent {
+        Agent::start_with(work, bus, 50, 500)
+    }
+
+    /// The same, with the supervisor watch every `watch_ms` (after its first round at start) and
+    /// `grace_ms` between SIGTERM and SIGKILL.
+    fn start_with(work: &Work, bus: &Bus, watch_ms: u64, grace_ms: u64) -> Agent {
         if !work.pam_dir().join("vestibule").exists() {
             work.service("permit", &[("RECORD", "")]);
         }
@@ -97,7 +103,8 @@ impl Agent {
             .arg(state_path(work))
             .arg("--pam-confdir")
             .arg(work.pam_dir())
-            .args(["--grace-ms", "500", "--watch-interval-ms", "50"])
+            .args(["--grace-ms", &grace_ms.to_string()])
+            .args(["--watch-interval-ms", &watch_ms.to_string()])
             .env("VESTIBULE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -663,10 +670,10 @@ fn sessions_survive_an_agent_restart_and_orphans_are_closed_with_pam() {
 }
 
 #[test]
-fn a_session_that_ignores_sigterm_is_killed_after_the_grace_period() {
+fn a_session_that_ignores_sigterm_is_killed_after_the_grace_period_and_the_agent_keeps_answering() {
     let work = Work::new();
     let bus = Bus::start(&work);
-    let _agent = Agent::start(&work, &bus);
+    let _agent = Agent::start_with(&work, &bus, 50, 2000);
     let client = bus.client();
     let mut fake = Fake::start();
     let _ = fake.leader.kill();
@@ -681,13 +688,59 @@ fn a_session_that_ignores_sigterm_is_killed_after_the_grace_period() {
         .register(&fake.registration("alice", 1000, "tty7"))
         .unwrap();
     let start = Instant::now();
-    client.close("1").unwrap();
+    let address = bus.address.clone();
+    let closer = std::thread::spawn(move || Client::connect(Some(&address)).unwrap().close("1"));
+    // While the close waits out the grace period, other callers are served and see "closing".
+    wait_until(Duration::from_secs(5), "state closing", || {
+        client.get("1").map(|s| s.state == "closing").unwrap_or(false)
+    });
+    assert_eq!(client.list().unwrap().len(), 1);
     assert!(
-        start.elapsed() >= Duration::from_millis(450),
+        !closer.is_finished(),
+        "a close blocked the agent: the list came after it"
+    );
+    closer.join().unwrap().unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(1950),
         "{:?}",
         start.elapsed()
     );
     assert_eq!(fake.leader_signal(), Some(SIGKILL));
+    assert!(client.list().unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_closes_of_an_orphan_close_its_pam_session_once() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    // The watch would close the orphan on its own: make it slow, the callers come first.
+    let _agent = Agent::start_with(&work, &bus, 600_000, 500);
+    let client = bus.client();
+    let mut fake = Fake::start();
+    client
+        .register(&fake.registration("dave", 1003, "pts/4"))
+        .unwrap();
+    fake.kill_supervisor();
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let address = bus.address.clone();
+            std::thread::spawn(move || Client::connect(Some(&address)).unwrap().close("1"))
+        })
+        .collect();
+    for c in callers {
+        match c.join().unwrap() {
+            Ok(()) => {}
+            // A caller that came after the close finished finds no session: also fine.
+            Err(e) => assert_eq!(e.name(), Some(NO_SUCH_SESSION), "{e}"),
+        }
+    }
+    assert_eq!(fake.leader_signal(), Some(SIGTERM));
+    let records = work.record();
+    assert_eq!(count(&records, "close_session"), 1, "{records:?}");
+    assert_eq!(count(&records, "setcred"), 1, "{records:?}");
+    let close = records.iter().find(|r| r.function == "close_session").unwrap();
+    assert_eq!((close.user.as_str(), close.tty.as_str()), ("dave", "pts/4"));
+    assert!(client.list().unwrap().is_empty());
 }
 
 #[test]
