@@ -622,3 +622,105 @@ fn a_hung_up_terminal_ends_the_greeter_and_its_login() {
     let rec = work.record();
     assert_eq!(count(&rec, "open_session"), 0, "{rec:?}");
 }
+
+/// Python helpers for a real Linux VT: inject input (TIOCSTI), set the keyboard flags
+/// (KDSKBLED), and read the screen (/dev/vcsaN for the size, /dev/vcsuN for the characters).
+const VT_TOOL: &str = r#"
+import fcntl, os, struct, sys, termios
+vt, what = sys.argv[1], sys.argv[2]
+if what == "type":
+    fd = os.open("/dev/tty" + vt, os.O_RDWR | os.O_NOCTTY)
+    for b in sys.argv[3].encode().decode("unicode_escape").encode("latin-1"):
+        fcntl.ioctl(fd, termios.TIOCSTI, bytes([b]))
+elif what == "leds":
+    fd = os.open("/dev/tty" + vt, os.O_RDWR | os.O_NOCTTY)
+    fcntl.ioctl(fd, 0x4B65, int(sys.argv[3]))
+else:
+    rows, cols = open("/dev/vcsa" + vt, "rb").read(2)
+    data = open("/dev/vcsu" + vt, "rb").read()
+    cells = struct.unpack("<%dI" % (len(data) // 4), data)
+    for r in range(rows):
+        print("".join(chr(c) for c in cells[r * cols:(r + 1) * cols]).rstrip())
+"#;
+
+fn vt_tool(args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(VT_TOOL)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn vt_wait(vt: &str, needle: &str, present: bool) -> String {
+    let start = Instant::now();
+    loop {
+        let s = vt_tool(&[vt, "screen"]);
+        if s.contains(needle) == present {
+            return s;
+        }
+        assert!(start.elapsed() < WAIT, "waiting for {needle:?} = {present}:\n{s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// On a real Linux console: TERM=linux drawing and the Caps Lock warning (KDGKBLED). Takes over
+/// the VT in VESTIBULE_TEST_VT (default 1), so it only runs when asked:
+/// `cargo test -p vestibule-e2e --test tui_greeter -- --ignored`.
+#[test]
+#[ignore = "needs a Linux virtual terminal nobody else is using (VESTIBULE_TEST_VT, default 1)"]
+fn on_a_linux_vt_caps_lock_is_warned_about() {
+    let vt = std::env::var("VESTIBULE_TEST_VT").unwrap_or_else(|_| "1".into());
+    let work = Work::new();
+    work.service("accounts", &[]);
+    let dir = work.path();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[greeter]\nissue_file = \"\"\nstate_file = \"{}/tui-state\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/dev/tty{vt}"))
+        .expect("a VT");
+    let mut child = sandboxed(
+        &work,
+        &[
+            binary("vestibule-tui").display().to_string(),
+            "--config".into(),
+            dir.join("config.toml").display().to_string(),
+            "--pam-confdir".into(),
+            work.pam_dir().display().to_string(),
+            "--".into(),
+            "sh".into(),
+            "-c".into(),
+            format!("echo ran > {}/session.marker", dir.display()),
+        ],
+    )
+    .env("TERM", "linux")
+    .stdin(tty.try_clone().unwrap())
+    .stdout(tty)
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    vt_wait(&vt, "login:", true);
+    vt_tool(&[&vt, "type", "alice\\r"]);
+    vt_wait(&vt, "Password:", true);
+    vt_tool(&[&vt, "leds", "4"]);
+    let s = vt_wait(&vt, "Caps Lock is on", true);
+    assert!(s.contains('┌') && s.contains('┘'), "{s}");
+    vt_tool(&[&vt, "leds", "0"]);
+    vt_wait(&vt, "Caps Lock is on", false);
+    vt_tool(&[&vt, "type", "secret1\\r"]);
+    assert_eq!(wait_file(&dir.join("session.marker")).trim(), "ran");
+    vt_wait(&vt, "Session ended", true);
+    vt_tool(&[&vt, "type", "\\x03"]);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+}
