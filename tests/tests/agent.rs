@@ -744,6 +744,44 @@ fn concurrent_closes_of_an_orphan_close_its_pam_session_once() {
 }
 
 #[test]
+fn only_root_owns_the_name_and_a_second_agent_refuses_to_start() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    // The shipped policy: a user cannot take the agent's name (and pose as the agent).
+    let mut take = Command::new("setpriv");
+    take.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "dbus-send"])
+        .arg(format!("--bus={}", bus.address))
+        .args([
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.RequestName",
+            "string:org.vestibule.SessionAgent1",
+            "uint32:0",
+        ]);
+    let r = wait_limited(spawn(&mut take), LIMIT);
+    assert_ne!(r.code(), Some(0), "{}", r.all());
+    assert!(r.stderr.contains(ACCESS_DENIED), "{}", r.all());
+
+    let _agent = Agent::start(&work, &bus);
+    let mut second = Command::new(binary("vestibule-agent"));
+    second
+        .arg("--bus-address")
+        .arg(&bus.address)
+        .arg("--state")
+        .arg(work.path().join("second.json"));
+    let r = wait_limited(spawn(&mut second), LIMIT);
+    assert_eq!(r.code(), Some(1), "{}", r.all());
+    assert!(
+        r.stderr.contains("vestibule-agent: connecting to unix:path=")
+            && r.stderr.contains("as org.vestibule.SessionAgent1"),
+        "{}",
+        r.stderr
+    );
+    assert!(bus.client().list().is_ok(), "the first agent still serves");
+}
+
+#[test]
 fn committed_introspection_matches_the_running_service() {
     let work = Work::new();
     let bus = Bus::start(&work);
