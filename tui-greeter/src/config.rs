@@ -49,7 +49,7 @@ pub struct Greeter {
     /// strftime-style format of the clock (chrono syntax).
     #[serde(deserialize_with = "clock_format")]
     pub clock_format: String,
-    /// Pre-fill the user field with the last user who logged in.
+    /// Pre-fill the user field with the last user who logged in (false: the name is not stored).
     pub remember_last_user: bool,
     /// Never show or store the last user's name (shared or public consoles).
     pub hide_user_names: bool,

@@ -97,11 +97,13 @@ fn build_app(args: &GreeterArgs, tty: Option<&str>) -> App {
         user_prompt: g.user_prompt.clone(),
         poweroff_key: (!p.poweroff.is_empty()).then_some(p.poweroff_key),
         reboot_key: (!p.reboot.is_empty()).then_some(p.reboot_key),
-        hide_user_names: g.hide_user_names,
+        // Not remembering the last user and hiding names both mean: no name kept on the card or
+        // in the state file.
+        hide_user_names: g.hide_user_names || !g.remember_last_user,
         default_session: args.config.sessions.default.clone(),
     };
     let mut remembered = state::Remembered::load(&g.state_file);
-    if !g.remember_last_user {
+    if settings.hide_user_names {
         remembered.last_user = None;
     }
     App::new(
