@@ -501,7 +501,10 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
         Ok(e) => e,
         Err(e) => {
             // Back to active: the next ask, or the supervisor watch, tries again.
-            shared.lock().unmark_closing(n);
+            let mut table = shared.lock();
+            table.unmark_closing(n);
+            shared.save(&table);
+            drop(table);
             return Err(AgentError::Failed(format!("session {id}: {e}")));
         }
     };
@@ -517,21 +520,36 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
             Err(e) => tracing::error!(error = %e, "closing the PAM session failed"),
         }
     }
-    {
+    // The supervisor may have unregistered it meanwhile (and announced it): only one signal.
+    let removed = {
         let mut table = shared.lock();
-        let _ = table.remove(n);
-        shared.save(&table);
+        let removed = table.remove(n).is_ok();
+        if removed {
+            shared.save(&table);
+        }
+        removed
+    };
+    if removed {
+        let ctxt = SignalContext::new(conn, OBJECT_PATH)?;
+        Agent::session_removed(&ctxt, &id, path(&id)).await?;
     }
-    let ctxt = SignalContext::new(conn, OBJECT_PATH)?;
-    Agent::session_removed(&ctxt, &id, path(&id)).await?;
     Ok(())
 }
 
-/// Waits until another close of session `n` finishes.
+/// Waits until another close of session `n` finishes; fails if that close failed.
 async fn wait_removed(shared: &Arc<Shared>, n: u64) -> Reply<()> {
     let limit = shared.settings.grace + Duration::from_secs(30);
     let start = std::time::Instant::now();
-    while shared.lock().get(n).is_ok() {
+    loop {
+        let closing = match shared.lock().get(n) {
+            Err(_) => return Ok(()),
+            Ok(e) => e.record.state == SessionState::Closing,
+        };
+        if !closing {
+            return Err(AgentError::Failed(format!(
+                "session {n}: a concurrent close failed; the session is still open"
+            )));
+        }
         if start.elapsed() > limit {
             return Err(AgentError::Failed(format!(
                 "session {n} is still closing after {limit:?}"
@@ -539,7 +557,6 @@ async fn wait_removed(shared: &Arc<Shared>, n: u64) -> Reply<()> {
         }
         async_io::Timer::after(Duration::from_millis(10)).await;
     }
-    Ok(())
 }
 
 /// Closes every session whose supervisor is gone (crashed, killed, or gone while the agent was
