@@ -782,6 +782,31 @@ fn only_root_owns_the_name_and_a_second_agent_refuses_to_start() {
 }
 
 #[test]
+fn the_agent_ends_when_its_bus_goes_away() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let mut agent = Agent::start(&work, &bus);
+    drop(bus);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = agent.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the agent outlived its bus"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        work.read("agent.log").contains("was closed"),
+        "{}",
+        work.read("agent.log")
+    );
+}
+
+#[test]
 fn committed_introspection_matches_the_running_service() {
     let work = Work::new();
     let bus = Bus::start(&work);
