@@ -186,17 +186,23 @@ impl Handle {
         })
     }
 
-    /// Reads a string item, copied out (a module may change or free it on the next call).
-    pub(crate) fn get_item(&self, item: Item) -> Result<Option<Vec<u8>>, PamCode> {
+    /// Reads a string item and hands its bytes to `read` while they are valid (a module may
+    /// change or free the item on the next call, so `read` must copy what it keeps).
+    pub(crate) fn with_item<T>(
+        &self,
+        item: Item,
+        read: impl FnOnce(Option<&[u8]>) -> T,
+    ) -> Result<T, PamCode> {
         let mut value: *const c_void = ptr::null();
         // SAFETY: live handle and a valid out-pointer.
         let rc = PamCode::from_raw(unsafe { pam_get_item(self.raw.as_ptr(), item as c_int, &mut value) });
         rc.ok()?;
         if value.is_null() {
-            return Ok(None);
+            return Ok(read(None));
         }
-        // SAFETY: string items are NUL-terminated C strings owned by libpam; we copy at once.
-        Ok(Some(unsafe { CStr::from_ptr(value.cast()) }.to_bytes().to_vec()))
+        // SAFETY: string items are NUL-terminated C strings owned by libpam, unchanged until the
+        // next libpam call, which cannot happen while `read` borrows `self`.
+        Ok(read(Some(unsafe { CStr::from_ptr(value.cast()) }.to_bytes())))
     }
 
     /// `pam_getenvlist`, copied into owned strings; libpam's copy is wiped and freed here.

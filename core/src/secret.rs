@@ -116,7 +116,8 @@ impl Default for Secret {
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        self.buf.zeroize();
+        // Bytes past `len` are always zero (`pop` and `clear` wipe what they drop).
+        self.buf[..self.len].zeroize();
         if self.locked {
             sys::unlock_memory(&self.buf);
         }

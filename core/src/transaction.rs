@@ -281,11 +281,20 @@ impl Transaction {
     }
 
     fn refresh_user(&mut self) -> Result<(), PamCode> {
-        self.user = match self.handle.get_item(Item::User)? {
-            None => None,
-            // A user name that is not UTF-8 cannot be any account we can look up.
-            Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| PamCode::USER_UNKNOWN)?),
-        };
+        let current = &self.user;
+        // Copied only when a module changed it: the common case allocates nothing.
+        let changed = self.handle.with_item(Item::User, |now| match (now, current) {
+            (Some(now), Some(known)) if now == known.as_bytes() => None,
+            (None, None) => None,
+            (now, _) => Some(now.map(<[u8]>::to_vec)),
+        })?;
+        if let Some(now) = changed {
+            self.user = match now {
+                None => None,
+                // A user name that is not UTF-8 cannot be any account we can look up.
+                Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| PamCode::USER_UNKNOWN)?),
+            };
+        }
         Ok(())
     }
 
