@@ -278,6 +278,16 @@ fn root_registers_lists_and_closes_a_session() {
     assert_eq!(s.leader, fake.leader.id());
     assert_eq!(client.get("1").unwrap(), *s);
     assert_eq!(client.get_by_pid(fake.leader.id()).unwrap().id, "1");
+    assert_eq!(client.get_by_pid(fake.supervisor.id()).unwrap().id, "1");
+    // Any process of the session's process group belongs to it.
+    let mut member = Command::new("sleep")
+        .arg("600")
+        .process_group(fake.leader.id() as i32)
+        .spawn()
+        .unwrap();
+    assert_eq!(client.get_by_pid(member.id()).unwrap().id, "1");
+    let _ = member.kill();
+    let _ = member.wait();
     assert!(state_path(&work).is_file(), "the table is persisted");
 
     // vestibulectl: the table and --json.
