@@ -5,13 +5,13 @@
 #         C:    bench/out/login_baseline --pam-confdir bench/pam.d --user bench --loop N
 #         Rust: target/release/examples/lifecycle_loop --pam-confdir bench/pam.d --user bench --iterations N
 #       per transaction = (Ir(N) - Ir(N0)) / (N - N0), N=1000, N0=0 by default.
-#   (2) wall time of one whole login running `true` (hyperfine, stdin /dev/null):
+#   (2) wall time of one whole login running `true` (hyperfine in alternating rounds, stdin /dev/null):
 #         C:    login_baseline --pam-confdir bench/pam.d --user bench -- true
 #         Rust: target/release/vestibule-tui --plain --user bench --pam-confdir bench/pam.d -- true
 #   (3) peak RSS of those two single logins (/usr/bin/time -f %M).
 #
 # Usage: bench/run-core.sh            (from anywhere; run as root for realistic PAM/audit paths)
-# Tunables (environment): LOOPS=1000 BASE_LOOPS=0 RUNS=100 WARMUP=3 RSS_RUNS=10 BENCH_USER=root
+# Tunables (environment): LOOPS=1000 BASE_LOOPS=0 RUNS=100 ROUNDS=10 WARMUP=3 RSS_RUNS=10 BENCH_USER=root
 #                         CARGO_TARGET_DIR (honoured when locating the Rust binaries)
 # Output: Markdown report on stdout (also bench/out/core-results.md); raw data in bench/out/.
 # Needs: gcc, libpam0g-dev, valgrind, hyperfine, GNU time (/usr/bin/time), cargo, awk.
@@ -57,9 +57,16 @@ done
 mkdir -p "$OUT"
 
 # ---------------------------------------------------------------- build
+# Built the way Debian builds hardened login tools (dpkg-buildflags with hardening=+all: full RELRO
+# with BIND_NOW, stack protector, fortify; gcc 12 makes PIE), so that both sides carry the same
+# hardening: a Rust binary is always PIE with full RELRO/BIND_NOW.
 log "building C baseline -> $C_BIN"
-gcc -O2 -Wall -Wextra -Werror -o "$C_BIN" "$ROOT/bench/baseline/login_baseline.c" -lpam \
-    || die "C baseline build failed"
+command -v dpkg-buildflags >/dev/null || die "dpkg-buildflags missing (apt-get install dpkg-dev)"
+read -r -a HARD_CFLAGS <<<"$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CFLAGS) $(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CPPFLAGS)"
+read -r -a HARD_LDFLAGS <<<"$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get LDFLAGS)"
+gcc "${HARD_CFLAGS[@]}" -Wall -Wextra -Werror -o "$C_BIN" "$ROOT/bench/baseline/login_baseline.c" \
+    "${HARD_LDFLAGS[@]}" -lpam || die "C baseline build failed"
+readelf -d "$C_BIN" | grep -q BIND_NOW || die "C baseline was not linked with BIND_NOW"
 
 log "cargo build --release -p vestibule-tui"
 cargo build --release -p vestibule-tui || die "cargo build -p vestibule-tui failed"
@@ -97,7 +104,7 @@ smoke rust-login "${RUST_LOGIN[@]}"
     echo "kernel:   $(uname -srm)"
     echo "uid:      $(id -u)"
     echo "libpam:   $(dpkg-query -W -f='${Version}' libpam0g 2>/dev/null || echo unknown)"
-    echo "gcc:      $(gcc -dumpfullversion)"
+    echo "gcc:      $(gcc -dumpfullversion) (baseline flags: ${HARD_CFLAGS[*]} ${HARD_LDFLAGS[*]})"
     echo "rustc:    $(rustc --version 2>/dev/null || echo unknown)"
     echo "valgrind: $(valgrind --version)"
     echo "hyperfine: $(hyperfine --version)"
@@ -137,14 +144,34 @@ printf 'side\tIr(%s)\tIr(%s)\tIr_per_txn\nC\t%s\t%s\t%s\nRust\t%s\t%s\t%s\n' \
 # --shell=none: no shell between hyperfine and the program; hyperfine gives
 # the command /dev/null as stdin.
 hf_cmd() { local w s=""; for w in "$@"; do s+="$(sq "$w") "; done; printf '%s' "${s% }"; }
-log "hyperfine: $RUNS runs, $WARMUP warmup"
-hyperfine --shell=none --runs "$RUNS" --warmup "$WARMUP" --style basic \
-    --export-json "$OUT/hyperfine.json" --export-csv "$OUT/hyperfine.csv" \
-    -n c-baseline "$(hf_cmd "${C_LOGIN[@]}")" \
-    -n rust-vestibule-tui "$(hf_cmd "${RUST_LOGIN[@]}")" \
-    </dev/null >"$OUT/hyperfine.txt" 2>&1 \
-    || { cat "$OUT/hyperfine.txt" >&2; die "hyperfine failed"; }
-# CSV columns: command,mean,stddev,median,user,system,min,max (seconds)
+# Load on a shared machine drifts over a run, and hyperfine measures one command's runs before the
+# other's; so the runs are split into ROUNDS rounds that alternate which side goes first, and the
+# statistics are taken over all rounds' times together.
+ROUNDS=${ROUNDS:-10}
+per_round=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+log "hyperfine: $ROUNDS rounds x $per_round runs per side, $WARMUP warmup"
+: >"$OUT/hyperfine.txt"
+for ((round = 0; round < ROUNDS; round++)); do
+    first=(-n c-baseline "$(hf_cmd "${C_LOGIN[@]}")")
+    second=(-n rust-vestibule-tui "$(hf_cmd "${RUST_LOGIN[@]}")")
+    if ((round % 2)); then tmp=("${first[@]}"); first=("${second[@]}"); second=("${tmp[@]}"); fi
+    hyperfine --shell=none --runs "$per_round" --warmup "$WARMUP" --style basic \
+        --export-json "$OUT/hyperfine.$round.json" "${first[@]}" "${second[@]}" \
+        </dev/null >>"$OUT/hyperfine.txt" 2>&1 \
+        || { cat "$OUT/hyperfine.txt" >&2; die "hyperfine failed"; }
+done
+# Pooled statistics per side (seconds): median, mean, stddev, count.
+python3 - "$OUT" "$ROUNDS" >"$OUT/hyperfine.csv" <<'PY'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+times = {}
+for r in range(rounds):
+    for res in json.load(open(f"{out}/hyperfine.{r}.json"))["results"]:
+        times.setdefault(res["command"], []).extend(res["times"])
+print("command,mean,stddev,median,n")
+for name, t in times.items():
+    print(f"{name},{statistics.mean(t)},{statistics.stdev(t)},{statistics.median(t)},{len(t)}")
+PY
 hf_field() { awk -F, -v name="$1" -v col="$2" '$1 == name {print $col}' "$OUT/hyperfine.csv"; }
 c_med=$(hf_field c-baseline 4);         r_med=$(hf_field rust-vestibule-tui 4)
 c_mean=$(hf_field c-baseline 2);        r_mean=$(hf_field rust-vestibule-tui 2)
@@ -195,7 +222,7 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.2f", k / 1024}'; }
     echo "| Rust (lifecycle_loop --iterations) | $r_ir0 | $r_irn | $r_txn |"
     echo "| **ratio Rust/C** | $(ratio "$r_ir0" "$c_ir0") | $(ratio "$r_irn" "$c_irn") | **$(ratio "$r_txn" "$c_txn")** |"
     echo
-    echo "## Wall time of one login running \`true\` (hyperfine, $RUNS runs, $WARMUP warmup, stdin /dev/null)"
+    echo "## Wall time of one login running \`true\` (hyperfine, $((ROUNDS * per_round)) runs per side in $ROUNDS alternating rounds, stdin /dev/null)"
     echo
     echo "| side | median (ms) | mean ± σ (ms) |"
     echo "|---|---:|---:|"

@@ -9,12 +9,13 @@
 # util-linux (unshare, setpriv), tmux (tests in a real terminal), gcc + pkg-config (C fixtures),
 # dbus-daemon (the session agent's tests run a private bus with the shipped policy) + dbus-bin
 # (dbus-send: the tests' client that is not ours, sending wrong argument types).
-# With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS).
+# With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS), dpkg-dev
+# (dpkg-buildflags: the C baseline is built with Debian's hardening flags).
 set -euo pipefail
 
 packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin)
 if [ "${1:-}" = "--bench" ]; then
-	packages+=(valgrind hyperfine time)
+	packages+=(valgrind hyperfine time dpkg-dev)
 fi
 
 missing=()
