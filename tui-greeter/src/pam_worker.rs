@@ -163,3 +163,88 @@ fn work(options: LoginOptions, to_ui: Sender<Report>, from_ui: Receiver<ToWorker
     };
     let _ = to_ui.send(Report::Event(PamEvent::SessionEnded(summary)));
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+
+    use vestibule_core::SafeText;
+
+    use super::*;
+
+    fn conversation() -> (ChannelConversation, Receiver<Report>, Sender<ToWorker>) {
+        let (to_ui, from_worker) = mpsc::channel();
+        let (to_worker, from_ui) = mpsc::channel();
+        let c = ChannelConversation {
+            to_ui,
+            from_ui: Arc::new(Mutex::new(from_ui)),
+            cancelled: false,
+        };
+        (c, from_worker, to_worker)
+    }
+
+    fn prompt() -> Vec<Message> {
+        vec![
+            Message::Info(SafeText::from_trusted("hello")),
+            Message::PromptHidden(SafeText::from_trusted("Password: ")),
+        ]
+    }
+
+    #[test]
+    fn a_batch_goes_to_the_ui_whole_and_its_answers_come_back() {
+        let (mut c, ui, answer) = conversation();
+        // The UI answers once it has the batch, as the greeter does.
+        let front = std::thread::spawn(move || match ui.recv() {
+            Ok(Report::Event(PamEvent::Messages(m))) => {
+                assert_eq!(m, prompt());
+                let secret = Secret::from_bytes(b"pw").unwrap();
+                answer.send(ToWorker::Answers(vec![None, Some(secret)])).unwrap();
+            }
+            other => panic!("{other:?}"),
+        });
+        let got = c.converse(&prompt()).unwrap();
+        assert_eq!(got[1].as_ref().unwrap().as_bytes(), b"pw");
+        front.join().unwrap();
+    }
+
+    #[test]
+    fn notices_alone_do_not_wait() {
+        let (mut c, ui, _answer) = conversation();
+        let info = [Message::Error(SafeText::from_trusted("Login incorrect"))];
+        assert_eq!(c.converse(&info).unwrap().len(), 1);
+        assert!(matches!(ui.try_recv(), Ok(Report::Event(PamEvent::Messages(_)))));
+    }
+
+    #[test]
+    fn cancel_answers_cancelled_now_and_for_every_later_call() {
+        let (mut c, _ui, answer) = conversation();
+        answer.send(ToWorker::Cancel).unwrap();
+        assert_eq!(c.converse(&prompt()).unwrap_err(), ConvError::Cancelled);
+        assert_eq!(c.converse(&prompt()).unwrap_err(), ConvError::Cancelled);
+        let info = [Message::Info(SafeText::from_trusted("x"))];
+        assert_eq!(c.converse(&info).unwrap_err(), ConvError::Cancelled);
+    }
+
+    #[test]
+    fn a_vanished_ui_cancels() {
+        let (mut c, ui, answer) = conversation();
+        drop(answer);
+        assert_eq!(c.converse(&prompt()).unwrap_err(), ConvError::Cancelled);
+        drop(ui);
+        let info = [Message::Info(SafeText::from_trusted("x"))];
+        assert_eq!(c.converse(&info).unwrap_err(), ConvError::Cancelled);
+    }
+
+    #[test]
+    fn the_fail_delay_is_reported_then_waited() {
+        let (mut c, ui, _answer) = conversation();
+        let start = std::time::Instant::now();
+        c.fail_delay(Duration::from_millis(30));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert!(matches!(
+            ui.try_recv(),
+            Ok(Report::Event(PamEvent::FailDelay(d))) if d == Duration::from_millis(30)
+        ));
+    }
+}
