@@ -22,8 +22,12 @@ use crate::signals::Signals;
 use crate::terminal::{self, Screen};
 use crate::{capslock, issue, plain, sessions, state};
 
-/// How often the loop wakes up without input: the clock, Caps Lock, worker reports, signals.
+/// How often the loop wakes up without input while a login runs (worker reports arrive on a
+/// channel, which poll cannot watch).
 const TICK: Duration = Duration::from_millis(50);
+
+/// How often it wakes up when idle at the card: the clock and Caps Lock.
+const IDLE_TICK: Duration = Duration::from_millis(250);
 
 /// What the greeter was asked to do.
 #[derive(Debug, Clone)]
@@ -149,7 +153,8 @@ impl Loop<'_> {
                 PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
                 PollFd::new(signals.as_fd(), PollFlags::POLLIN),
             ];
-            match poll(&mut fds, PollTimeout::from(TICK.as_millis() as u16)) {
+            let wait = if self.worker.is_some() { TICK } else { IDLE_TICK };
+            match poll(&mut fds, PollTimeout::from(wait.as_millis() as u16)) {
                 Ok(_) | Err(nix::Error::EINTR) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "cannot poll the terminal");
@@ -190,7 +195,7 @@ impl Loop<'_> {
             } else if input.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
                 return hung_up();
             }
-            if last_tick.elapsed() >= Duration::from_millis(250) {
+            if last_tick.elapsed() >= IDLE_TICK {
                 last_tick = Instant::now();
                 effects.extend(app.update(Event::Clock(clock_text(&self.args.config.greeter.clock_format))));
                 if vt {
