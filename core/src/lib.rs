@@ -19,6 +19,7 @@ mod sanitize;
 mod secret;
 mod session;
 mod sys;
+pub mod tracker;
 mod transaction;
 
 pub use authlog::{AuthLog, Severity};
@@ -33,4 +34,5 @@ pub use session::{
     TerminalMode,
 };
 pub use sys::{catch_interrupts, pending_interrupt, take_interrupt};
+pub use tracker::SessionTracker;
 pub use transaction::{flags, ConfigDir, Items, Scripted, Service, StartError, Transaction};

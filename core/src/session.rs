@@ -25,7 +25,10 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid, User};
 use crate::authlog::{AuthLog, Severity};
 use crate::code::PamCode;
 use crate::environment::{self, EnvSpec};
+use crate::ffi::Item;
+use crate::record::{SessionClass, SessionRecord, SessionState};
 use crate::sys;
+use crate::tracker::SessionTracker;
 use crate::transaction::Transaction;
 
 /// A passwd entry, copied out of libc's buffers.
@@ -244,7 +247,27 @@ impl OpenSession {
     }
 
     /// Runs the session's program and supervises it until it ends, then closes the session.
-    pub fn run(mut self, spec: &SessionSpec) -> Result<SessionReport, SessionError> {
+    pub fn run(self, spec: &SessionSpec) -> Result<SessionReport, SessionError> {
+        self.run_with(spec, None)
+    }
+
+    /// [`run`](Self::run), reporting the session to `tracker`: [`SessionTracker::opened`] right
+    /// after the session's first process started (with the signals blocked, see
+    /// [`crate::tracker`]), [`SessionTracker::closed`] once its PAM session is closed and the
+    /// transaction ended, whichever way it ended. A tracker's failure is logged, never fatal.
+    pub fn run_tracked(
+        self,
+        spec: &SessionSpec,
+        tracker: &mut dyn SessionTracker,
+    ) -> Result<SessionReport, SessionError> {
+        self.run_with(spec, Some(tracker))
+    }
+
+    fn run_with(
+        mut self,
+        spec: &SessionSpec,
+        mut tracker: Option<&mut dyn SessionTracker>,
+    ) -> Result<SessionReport, SessionError> {
         let exec = self.prepare(spec)?;
         let mut watched = SigSet::empty();
         for s in [
@@ -260,11 +283,14 @@ impl OpenSession {
         let mut previous = SigSet::empty();
         nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&watched), Some(&mut previous))
             .map_err(SessionError::Signals)?;
-        let result = self.spawn_and_supervise(spec, &exec, &watched);
+        let mut tracked = None;
+        // A shorter reborrow: the tracker is needed again once the session is closed.
+        let reborrowed = tracker.as_mut().map(|t| &mut **t as &mut dyn SessionTracker);
+        let result = self.spawn_and_supervise(spec, &exec, &watched, reborrowed, &mut tracked);
         if let Err(e) = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None) {
             tracing::warn!(error = %e, "could not restore the signal mask");
         }
-        match result {
+        let outcome = match result {
             Ok((end, terminated_by)) => {
                 let user = self.identity.pam_user().to_owned();
                 let closed = self.finish();
@@ -275,8 +301,41 @@ impl OpenSession {
                 })
                 .inspect(|r| tracing::info!(user, end = ?r.end, "session ended"))
             }
-            // `self` drops here: the transaction closes the session.
-            Err(e) => Err(e),
+            Err(e) => {
+                // Dropping the transaction closes the PAM session (and ends the transaction).
+                drop(self);
+                Err(e)
+            }
+        };
+        // Only now is the PAM session closed: the tracker may forget it.
+        if let (Some(tracker), Some(id)) = (tracker, tracked) {
+            tracker.closed(&id);
+            tracing::debug!(id, "session unregistered");
+        }
+        outcome
+    }
+
+    /// What the tracker is told about a session whose first process is `leader`: the final PAM
+    /// user and the items as PAM holds them now (a module may have changed them).
+    fn record(&self, spec: &SessionSpec, leader: Pid) -> SessionRecord {
+        let item = |item: Item| self.tx.text_item(item).filter(|s| !s.is_empty());
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        SessionRecord {
+            id: String::new(),
+            user: self.identity.pam_user().to_owned(),
+            uid: self.identity.account().uid.as_raw(),
+            tty: item(Item::Tty).or_else(|| self.tty.clone()),
+            display: item(Item::Xdisplay),
+            remote_host: item(Item::Rhost),
+            service: self.tx.service().name().to_owned(),
+            leader: leader.as_raw() as u32,
+            supervisor: std::process::id(),
+            class: spec.session_class.parse().unwrap_or(SessionClass::User),
+            state: SessionState::Active,
+            since,
         }
     }
 
@@ -326,6 +385,8 @@ impl OpenSession {
         spec: &SessionSpec,
         exec: &Exec,
         watched: &SigSet,
+        tracker: Option<&mut dyn SessionTracker>,
+        tracked: &mut Option<String>,
     ) -> Result<(SessionEnd, Option<Signal>), SessionError> {
         let mut signals = SignalFd::with_flags(watched, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(SessionError::Signals)?;
@@ -358,6 +419,19 @@ impl OpenSession {
                 self.identity.pam_user()
             ),
         );
+        if let Some(tracker) = tracker {
+            // After the fork (no tracker thread in the session's process) and with the signals
+            // blocked (a tracker's threads inherit the mask: SIGTERM stays the signalfd's).
+            let record = self.record(spec, child);
+            match tracker.opened(&record) {
+                Ok(Some(id)) => {
+                    tracing::info!(id, leader = %child, "session registered");
+                    *tracked = Some(id);
+                }
+                Ok(None) => tracing::debug!("no session tracker here; the session runs untracked"),
+                Err(e) => tracing::warn!(error = %e, "the session is not registered; it runs untracked"),
+            }
+        }
         let outcome = supervise(child, &mut signals, spec.kill_grace);
         if spec.terminal == TerminalMode::Foreground {
             let _ = nix::unistd::tcsetpgrp(std::io::stdin().as_fd(), nix::unistd::getpgrp());

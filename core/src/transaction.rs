@@ -240,6 +240,16 @@ impl Transaction {
         closed.and(deleted)
     }
 
+    /// A string item as PAM holds it now (`None`: unset or not UTF-8).
+    pub(crate) fn text_item(&self, item: Item) -> Option<String> {
+        self.handle
+            .with_item(item, |v| {
+                v.and_then(|b| std::str::from_utf8(b).ok().map(str::to_owned))
+            })
+            .ok()
+            .flatten()
+    }
+
     pub fn session_open(&self) -> bool {
         self.session
     }
