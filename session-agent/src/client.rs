@@ -137,3 +137,128 @@ impl Client {
         self.call("LockAll", &())
     }
 }
+
+/// The environment variable naming the agent's bus for [`Tracker::from_env`] (tests, a private
+/// bus); unset means the system bus.
+pub const AGENT_BUS_ENV: &str = "VESTIBULE_AGENT_BUS";
+
+/// How long the supervisor waits for the bus or the agent before going on without them: a hung
+/// agent must not hold up a login, nor the close of one.
+pub const TRACKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Where a [`Tracker`] registers sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentBus {
+    /// The system bus, if there is one: no bus or no agent is not an error there.
+    System,
+    /// This address (`--agent-bus`, `VESTIBULE_AGENT_BUS`): failing to reach it is worth a warning.
+    Address(String),
+}
+
+/// The core's [`SessionTracker`](vestibule_core::SessionTracker) over the agent: the supervisor
+/// registers the session it opened and unregisters it once its PAM session is closed.
+///
+/// The connection is made in `opened`, never before: the supervisor calls it with its signals
+/// blocked, after forking the session, so the connection's threads (zbus's executor, async-io's
+/// reactor) inherit the blocked mask and a SIGTERM for the supervisor still reaches its
+/// signalfd. Every bus operation is bounded by [`TRACKER_TIMEOUT`].
+#[derive(Debug)]
+pub struct Tracker {
+    bus: AgentBus,
+    conn: Option<zbus::Connection>,
+}
+
+impl Tracker {
+    pub fn new(bus: AgentBus) -> Tracker {
+        Tracker { bus, conn: None }
+    }
+
+    /// `explicit` (a command-line address), else `VESTIBULE_AGENT_BUS`, else the system bus.
+    pub fn from_env(explicit: Option<String>) -> Tracker {
+        let address = explicit
+            .or_else(|| std::env::var(AGENT_BUS_ENV).ok())
+            .filter(|a| !a.is_empty());
+        Tracker::new(address.map_or(AgentBus::System, AgentBus::Address))
+    }
+
+    pub fn bus(&self) -> &AgentBus {
+        &self.bus
+    }
+
+    fn connect(&self) -> Result<zbus::Connection, String> {
+        let builder = match &self.bus {
+            AgentBus::System => zbus::connection::Builder::system(),
+            AgentBus::Address(a) => zbus::connection::Builder::address(a.as_str()),
+        }
+        .map_err(|e| e.to_string())?;
+        bounded(builder.build()).map_err(|e| e.to_string())
+    }
+}
+
+/// Runs a bus operation to completion or until [`TRACKER_TIMEOUT`].
+fn bounded<T>(op: impl std::future::Future<Output = zbus::Result<T>>) -> zbus::Result<T> {
+    async_io::block_on(futures_lite::future::or(op, async {
+        async_io::Timer::after(TRACKER_TIMEOUT).await;
+        Err(zbus::Error::Failure(format!(
+            "no answer within {TRACKER_TIMEOUT:?}"
+        )))
+    }))
+}
+
+async fn call<B, R>(conn: &zbus::Connection, method: &str, body: &B) -> zbus::Result<R>
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+    R: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
+{
+    let reply = conn
+        .call_method(Some(BUS_NAME), OBJECT_PATH, Some(INTERFACE), method, body)
+        .await?;
+    reply.body().deserialize::<R>()
+}
+
+impl vestibule_core::SessionTracker for Tracker {
+    fn opened(&mut self, record: &vestibule_core::record::SessionRecord) -> Result<Option<String>, String> {
+        if self.conn.is_none() {
+            match self.connect() {
+                Ok(c) => self.conn = Some(c),
+                Err(e) if self.bus == AgentBus::System => {
+                    tracing::debug!(error = %e, "no system bus: the session is not registered");
+                    return Ok(None);
+                }
+                Err(e) => return Err(format!("cannot connect to the agent's bus: {e}")),
+            }
+        }
+        let conn = self.conn.as_ref().expect("connected above");
+        let none = |v: &Option<String>| v.clone().unwrap_or_default();
+        let body = (
+            record.user.as_str(),
+            record.uid,
+            none(&record.tty),
+            none(&record.display),
+            none(&record.remote_host),
+            record.service.as_str(),
+            record.leader,
+            record.supervisor,
+            record.class.as_str(),
+        );
+        match bounded(call::<_, String>(conn, "RegisterSession", &body)).map_err(CallError::from) {
+            Ok(id) => Ok(Some(id)),
+            Err(CallError::Remote { name, .. })
+                if self.bus == AgentBus::System && name == "org.freedesktop.DBus.Error.ServiceUnknown" =>
+            {
+                tracing::debug!("no session agent on the system bus: the session is not registered");
+                Ok(None)
+            }
+            Err(e) => Err(format!("registering with the session agent: {e}")),
+        }
+    }
+
+    fn closed(&mut self, id: &str) {
+        let Some(conn) = &self.conn else {
+            return;
+        };
+        if let Err(e) = bounded(call::<_, ()>(conn, "UnregisterSession", &(id,))) {
+            tracing::warn!(id, error = %CallError::from(e), "could not unregister the session");
+        }
+    }
+}

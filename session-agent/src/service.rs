@@ -338,8 +338,10 @@ impl Agent {
         Ok(WireSession::from(&e.record))
     }
 
-    /// Ends a session: its processes get SIGTERM (SIGKILL after the grace period); if its
-    /// supervisor is gone, the agent closes the PAM session itself. Replies once it is closed.
+    /// Ends a session: its processes get SIGTERM (SIGKILL after the grace period), then its
+    /// supervisor closes the PAM session in its own transaction and unregisters it (waited for
+    /// up to 20 s); if the supervisor is gone, the agent closes the PAM session itself. Replies
+    /// once the PAM session is closed.
     async fn close_session(
         &self,
         #[zbus(header)] hdr: Header<'_>,
@@ -480,7 +482,8 @@ impl Agent {
 }
 
 /// Closes session `n` and returns once it is gone: marks it closing (so nobody closes it twice),
-/// ends its processes, closes the PAM session if its supervisor is gone, forgets it and sends
+/// ends its processes, waits for a live supervisor to close the PAM session and unregister it,
+/// or closes the PAM session itself if the supervisor is gone, forgets it and sends
 /// `SessionRemoved`. A second caller for the same session waits for the first one to finish.
 pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()> {
     let mine: Option<Entry> = {
@@ -509,6 +512,28 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
         }
     };
     tracing::info!(id, ?ended, "session processes ended");
+    match wait_for_supervisor(shared, &entry).await {
+        Supervisor::Unregistered => {
+            // Its supervisor closed the PAM session in its own transaction and said so (and
+            // `UnregisterSession` announced the removal).
+            tracing::info!(id, "PAM session closed by its supervisor");
+            return Ok(());
+        }
+        Supervisor::Gone => {}
+        Supervisor::Stuck(waited) => {
+            // Not known to be closed: active again, so its unregistering, a later close or the
+            // supervisor watch (once it dies) finishes it.
+            let mut table = shared.lock();
+            table.unmark_closing(n);
+            shared.save(&table);
+            drop(table);
+            return Err(AgentError::Failed(format!(
+                "session {id}: its processes ended, but its supervisor (pid {}) did not close the PAM \
+                 session within {waited:?}",
+                entry.record.supervisor
+            )));
+        }
+    }
     if !procfs::alive(entry.record.supervisor, entry.supervisor_start) {
         // Nobody holds the PAM transaction any more: close it here, in a fresh one.
         let record = entry.record.clone();
@@ -536,9 +561,48 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
     Ok(())
 }
 
+/// How long a live supervisor may take, once the session's processes are gone, to close the PAM
+/// session and unregister it (modules may be slow: network home directories, Kerberos).
+pub const SUPERVISOR_CLOSE_WAIT: Duration = Duration::from_secs(20);
+
+/// What the supervisor of a session being closed did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Supervisor {
+    /// It unregistered the session: its PAM session is closed.
+    Unregistered,
+    /// It is gone (or was already): closing the PAM session is the agent's job.
+    Gone,
+    /// It lives but did not unregister within the wait.
+    Stuck(Duration),
+}
+
+/// Once the session's processes are gone, its supervisor (the core's, which sees its leader
+/// exit) closes the PAM session and unregisters it; waits for that, or for it to die, without
+/// blocking the bus (an async timer loop).
+async fn wait_for_supervisor(shared: &Arc<Shared>, entry: &Entry) -> Supervisor {
+    let n: u64 = entry.record.id.parse().expect("decimal id");
+    let start = std::time::Instant::now();
+    loop {
+        if shared.lock().get(n).is_err() {
+            return Supervisor::Unregistered;
+        }
+        if !procfs::alive(entry.record.supervisor, entry.supervisor_start) {
+            // It may have unregistered just before it went.
+            if shared.lock().get(n).is_err() {
+                return Supervisor::Unregistered;
+            }
+            return Supervisor::Gone;
+        }
+        if start.elapsed() >= SUPERVISOR_CLOSE_WAIT {
+            return Supervisor::Stuck(SUPERVISOR_CLOSE_WAIT);
+        }
+        async_io::Timer::after(Duration::from_millis(10)).await;
+    }
+}
+
 /// Waits until another close of session `n` finishes; fails if that close failed.
 async fn wait_removed(shared: &Arc<Shared>, n: u64) -> Reply<()> {
-    let limit = shared.settings.grace + Duration::from_secs(30);
+    let limit = shared.settings.grace + SUPERVISOR_CLOSE_WAIT + Duration::from_secs(30);
     let start = std::time::Instant::now();
     loop {
         let closing = match shared.lock().get(n) {

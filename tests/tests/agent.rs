@@ -4,10 +4,14 @@
 //! `vestibulectl` binaries, other uids through `setpriv`, and the record.py witness proving which
 //! PAM calls the agent made.
 //!
-//! Sessions here are stand-ins: a `sleep` in its own process group as the leader and another
-//! `sleep` as the supervisor, registered by root, because the core's supervisor does not register
-//! itself yet. Closing such a session must end the leader; when the "supervisor" is gone the agent
-//! must close the PAM session itself, exactly once.
+//! Most sessions here are stand-ins: a `sleep` in its own process group as the leader and another
+//! `sleep` as the supervisor, registered by root; a thread of the test plays the supervisor's part
+//! of a close (unregistering once the leader is gone). Closing such a session must end the leader;
+//! when the "supervisor" is gone the agent must close the PAM session itself, exactly once.
+//!
+//! The last tests use the real thing: `vestibule-tui --plain` in the sandbox, whose supervisor
+//! registers its PAM session with the agent and closes it in its own transaction when the agent
+//! asks.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -193,6 +197,33 @@ impl Fake {
         self.supervisor.kill().unwrap();
         self.supervisor.wait().unwrap();
     }
+
+    /// Does what the core's supervisor does once its session's leader is gone (after closing the
+    /// PAM session): unregisters session `id`. The agent's CloseSession replies only after that.
+    fn unregister_when_leader_ends(&self, bus: &Bus, id: &str) {
+        let leader = self.leader.id();
+        let address = bus.address.clone();
+        let id = id.to_owned();
+        std::thread::spawn(move || {
+            while running(leader) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if let Ok(c) = Client::connect(Some(&address)) {
+                let _ = c.unregister(&id);
+            }
+        });
+    }
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn running(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next();
+            !matches!(state, Some("Z" | "X" | "x") | None)
+        }
+        Err(_) => false,
+    }
 }
 
 impl Drop for Fake {
@@ -270,6 +301,7 @@ fn root_registers_lists_and_closes_a_session() {
         .register(&fake.registration("alice", 1000, "tty7"))
         .unwrap();
     assert_eq!(id, "1");
+    fake.unregister_when_leader_ends(&bus, &id);
     let list = client.list().unwrap();
     assert_eq!(ids(&list), ["1"]);
     let s = &list[0];
@@ -415,9 +447,10 @@ fn a_user_may_lock_and_close_their_own_session() {
     let client = bus.client();
     let mut mine = Fake::start();
     let theirs = Fake::start();
-    client
+    let id = client
         .register(&mine.registration("nobody", NOBODY, "tty3"))
         .unwrap();
+    mine.unregister_when_leader_ends(&bus, &id);
     client
         .register(&theirs.registration("alice", 1000, "tty4"))
         .unwrap();
@@ -571,6 +604,7 @@ fn signals_reach_a_second_client() {
     let id = client
         .register(&fake.registration("alice", 1000, "tty7"))
         .unwrap();
+    fake.unregister_when_leader_ends(&bus, &id);
     client.lock(&id).unwrap();
     client.lock(&id).unwrap(); // already locked: no second Lock signal
     client.unlock(&id).unwrap();
@@ -694,9 +728,10 @@ fn a_session_that_ignores_sigterm_is_killed_after_the_grace_period_and_the_agent
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    client
+    let id = client
         .register(&fake.registration("alice", 1000, "tty7"))
         .unwrap();
+    fake.unregister_when_leader_ends(&bus, &id);
     let start = Instant::now();
     let address = bus.address.clone();
     let closer = std::thread::spawn(move || Client::connect(Some(&address)).unwrap().close("1"));
@@ -860,4 +895,274 @@ fn interfaces(xml: &str) -> Vec<String> {
     out.sort();
     assert!(!out.is_empty(), "no interface in {xml:?}");
     out
+}
+
+/// A real login: `vestibule-tui --plain` as root in the sandbox with the `permit` stack (record.py
+/// in the session stack), user alice on tty9, running `sleep 600`, told the private bus with
+/// `--agent-bus` (the sandbox has no system bus; its socket is in the work dir, which the
+/// sandbox's mount namespace shares).
+struct RealLogin {
+    child: Option<Child>,
+}
+
+impl RealLogin {
+    fn start(work: &Work, bus: &Bus) -> RealLogin {
+        let args = plain_args(
+            work,
+            &[
+                "--user",
+                "alice",
+                "--tty",
+                "tty9",
+                "--agent-bus",
+                &bus.address,
+                "--",
+                "sleep",
+                "600",
+            ],
+        );
+        let mut cmd = sandboxed(work, &args);
+        cmd.env("VESTIBULE_LOG", "debug");
+        RealLogin {
+            child: Some(spawn(&mut cmd)),
+        }
+    }
+
+    /// The session once the agent lists it.
+    fn registered(&mut self, client: &Client) -> WireSession {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = client.list().unwrap().into_iter().next() {
+                return s;
+            }
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let run = wait_limited(self.child.take().unwrap(), LIMIT);
+                panic!("the login ended ({st}) before registering: {}", run.all());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the session was not registered"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the login to end (it should be ending already).
+    fn finish(mut self) -> Run {
+        wait_limited(self.child.take().unwrap(), LIMIT)
+    }
+}
+
+impl Drop for RealLogin {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The executable a process runs.
+fn exe(pid: u32) -> String {
+    fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Checks a registered real session: alice on tty9, `sleep` as the leader (a child of the
+/// supervisor, running as alice), `vestibule-tui` as the supervisor.
+fn check_real_session(s: &WireSession) {
+    // Registered right after the fork: the leader may not have exec'd yet.
+    wait_until(Duration::from_secs(10), "the leader runs sleep", || {
+        exe(s.leader).ends_with("/sleep")
+    });
+    assert_eq!((s.user.as_str(), s.tty.as_str()), ("alice", "tty9"), "{s:?}");
+    assert_eq!(
+        (s.service.as_str(), s.class.as_str(), s.state.as_str()),
+        ("vestibule", "user", "active")
+    );
+    assert!(
+        exe(s.supervisor).ends_with("/vestibule-tui"),
+        "{}",
+        exe(s.supervisor)
+    );
+    assert!(exe(s.leader).ends_with("/sleep"), "{}", exe(s.leader));
+    let stat = fs::read_to_string(format!("/proc/{}/stat", s.leader)).unwrap();
+    let ppid: u32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(ppid, s.supervisor, "the leader is the supervisor's child");
+    let status = fs::read_to_string(format!("/proc/{}/status", s.leader)).unwrap();
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap();
+    assert_eq!(
+        uid.split_whitespace().next().unwrap(),
+        s.uid.to_string(),
+        "runs as alice"
+    );
+    assert_ne!(s.uid, 0);
+}
+
+#[test]
+fn a_real_login_registers_and_terminate_session_returns_once_its_supervisor_closed_pam() {
+    let work = Work::new();
+    work.service("permit", &[("RECORD", "")]);
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let mut login = RealLogin::start(&work, &bus);
+    let s = login.registered(&client);
+    check_real_session(&s);
+    assert_eq!(client.get_by_pid(s.leader).unwrap().id, s.id);
+
+    let table = ctl(&bus, false, &["list-sessions"]);
+    assert_eq!(table.code(), Some(0), "{}", table.all());
+    let cells: Vec<&str> = table.stdout.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(cells[0], s.id);
+    assert_eq!(&cells[2..4], ["alice", "tty9"], "{}", table.stdout);
+    assert_eq!(cells[8], s.leader.to_string(), "{}", table.stdout);
+    assert_eq!(count(&work.record(), "close_session"), 0);
+
+    let closed = ctl(&bus, false, &["terminate-session", &s.id]);
+    assert_eq!(closed.code(), Some(0), "{}", closed.all());
+    // The reply came after the supervisor closed the PAM session, in its own transaction.
+    let records = work.record();
+    let closes: Vec<_> = records.iter().filter(|r| r.function == "close_session").collect();
+    assert_eq!(closes.len(), 1, "{records:?}");
+    assert_eq!(
+        closes[0].pid, s.supervisor,
+        "closed by the supervisor: {records:?}"
+    );
+    assert_eq!(
+        (closes[0].user.as_str(), closes[0].tty.as_str()),
+        ("alice", "tty9")
+    );
+    let deletes: Vec<_> = records
+        .iter()
+        .filter(|r| r.function == "setcred" && r.flags & 0x4 != 0)
+        .collect();
+    assert_eq!(
+        deletes.len(),
+        1,
+        "pam_setcred(PAM_DELETE_CRED) before the reply: {records:?}"
+    );
+    assert_eq!(deletes[0].pid, s.supervisor);
+    assert!(client.list().unwrap().is_empty());
+
+    let run = login.finish();
+    assert_eq!(
+        run.code(),
+        Some(143),
+        "the session ended by SIGTERM: {}",
+        run.all()
+    );
+    assert_eq!(count(&work.record(), "close_session"), 1, "closed once");
+    let log = work.read("agent.log");
+    assert!(log.contains("PAM session closed by its supervisor"), "{log}");
+    assert!(!log.contains("PAM session closed by the agent"), "{log}");
+}
+
+/// Whether `pid`'s thread `tid` blocks SIGTERM (its `SigBlk` mask, bit 15 - 1).
+fn blocks_sigterm(pid: u32, tid: &str) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap_or_default();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .unwrap_or("0");
+    u64::from_str_radix(mask.trim(), 16).unwrap() & (1 << (SIGTERM - 1)) != 0
+}
+
+#[test]
+fn sigterm_to_a_registered_supervisor_ends_the_session_and_closes_pam_despite_the_bus_threads() {
+    let work = Work::new();
+    work.service("permit", &[("RECORD", "")]);
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let mut login = RealLogin::start(&work, &bus);
+    let s = login.registered(&client);
+    check_real_session(&s);
+
+    // The bus connection has threads of its own, and every thread blocks SIGTERM: a SIGTERM
+    // for the supervisor can only be taken from its signalfd.
+    let tids: Vec<String> = fs::read_dir(format!("/proc/{}/task", s.supervisor))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(tids.len() > 1, "the supervisor has no bus thread: {tids:?}");
+    for tid in &tids {
+        assert!(blocks_sigterm(s.supervisor, tid), "thread {tid} takes SIGTERM");
+    }
+
+    for _ in 0..3 {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(s.supervisor as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+    }
+    let run = login.finish();
+    assert_eq!(run.code(), Some(143), "{}", run.all());
+    assert!(
+        run.stderr.contains("ending the session on request"),
+        "{}",
+        run.stderr
+    );
+    let records = work.record();
+    let closes: Vec<_> = records.iter().filter(|r| r.function == "close_session").collect();
+    assert_eq!(closes.len(), 1, "{records:?}");
+    assert_eq!(closes[0].pid, s.supervisor, "{records:?}");
+    // The supervisor unregistered it after closing.
+    wait_until(Duration::from_secs(5), "unregistered", || {
+        client.list().map(|l| l.is_empty()).unwrap_or(false)
+    });
+    assert!(work.read("agent.log").contains("session unregistered"));
+}
+
+#[test]
+fn sigkill_of_a_real_supervisor_makes_the_agent_close_the_pam_session() {
+    let work = Work::new();
+    work.service("permit", &[("RECORD", "")]);
+    let bus = Bus::start(&work);
+    let agent = Agent::start(&work, &bus);
+    let agent_pid = agent.child.id();
+    let client = bus.client();
+    let mut login = RealLogin::start(&work, &bus);
+    let s = login.registered(&client);
+    check_real_session(&s);
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(s.supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_until(Duration::from_secs(15), "orphan closed", || {
+        client.list().map(|l| l.is_empty()).unwrap_or(false)
+    });
+    assert!(!running(s.leader), "the leader was ended");
+    let records = work.record();
+    let closes: Vec<_> = records.iter().filter(|r| r.function == "close_session").collect();
+    assert_eq!(closes.len(), 1, "{records:?}");
+    assert_eq!(closes[0].pid, agent_pid, "closed by the agent: {records:?}");
+    assert_eq!(
+        (closes[0].user.as_str(), closes[0].tty.as_str()),
+        ("alice", "tty9")
+    );
+    let deletes: Vec<_> = records
+        .iter()
+        .filter(|r| r.function == "setcred" && r.flags & 0x4 != 0)
+        .collect();
+    assert_eq!(deletes.len(), 1, "{records:?}");
+    assert_eq!(deletes[0].pid, agent_pid);
+    let run = login.finish();
+    assert_eq!(run.code(), Some(137), "{}", run.all());
+    assert!(work.read("agent.log").contains("PAM session closed by the agent"));
 }

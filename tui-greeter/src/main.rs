@@ -57,6 +57,11 @@ struct Cli {
     #[arg(long, value_name = "MS")]
     fail_delay_ms: Option<u64>,
 
+    /// Register the session with the session agent on this bus instead of the system bus
+    /// (--plain only; default: $VESTIBULE_AGENT_BUS, else the system bus if there is one).
+    #[arg(long, value_name = "ADDR")]
+    agent_bus: Option<String>,
+
     /// Run this instead of the user's login shell.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -102,6 +107,7 @@ fn main() {
         max_tries: cli.max_tries.unwrap_or(3),
         fail_delay: Duration::from_millis(cli.fail_delay_ms.unwrap_or(2000)),
         command: cli.command,
+        agent_bus: cli.agent_bus,
     });
     std::process::exit(code);
 }

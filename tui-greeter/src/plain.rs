@@ -14,6 +14,8 @@ use vestibule_core::{
     Service, SessionCommand, SessionSpec, TerminalMode,
 };
 
+use vestibule_agent::client::{AgentBus, Tracker};
+
 use crate::line_input::{read_line, EchoOff};
 
 /// Answers PAM from standard input.
@@ -82,6 +84,8 @@ pub struct PlainArgs {
     pub max_tries: u32,
     pub fail_delay: Duration,
     pub command: Vec<String>,
+    /// The session agent's bus (`--agent-bus`); else `VESTIBULE_AGENT_BUS`, else the system bus.
+    pub agent_bus: Option<String>,
 }
 
 /// Runs one login and its session; returns the process exit code.
@@ -131,7 +135,17 @@ pub fn run(args: PlainArgs) -> i32 {
         term: std::env::var("TERM").ok(),
         ..SessionSpec::default()
     };
-    match session.run(&spec) {
+    // The session is registered with the session agent, if there is one; a login works without.
+    // The tracker connects only once the session runs (see vestibule_core::tracker: signals).
+    let mut tracker = Tracker::from_env(args.agent_bus.clone());
+    let result = if *tracker.bus() == AgentBus::System && !nix::unistd::Uid::effective().is_root() {
+        // Only root may register; a user's own login (the demo, tests) has nothing to tell.
+        tracing::debug!("not root: the session is not registered with the agent");
+        session.run(&spec)
+    } else {
+        session.run_tracked(&spec, &mut tracker)
+    };
+    match result {
         Ok(report) => {
             if let Err(rc) = report.closed {
                 eprintln!("vestibule-tui: the session was not closed cleanly: {rc}");
