@@ -168,6 +168,10 @@ impl Greeter {
 impl Drop for Greeter {
     fn drop(&mut self) {
         let _ = self.tmux().arg("kill-server").status();
+        // tmux leaves its socket file behind.
+        let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+        let uid = nix::unistd::Uid::effective();
+        let _ = std::fs::remove_file(format!("{dir}/tmux-{uid}/{}", self.socket));
     }
 }
 
