@@ -34,6 +34,10 @@ struct Args {
     /// How long a session may take to exit after SIGTERM before SIGKILL, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     grace_ms: u64,
+    /// How long a live supervisor may take, once its session's processes are gone, to close the
+    /// PAM session and unregister it before a close fails, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = service::SUPERVISOR_CLOSE_WAIT.as_millis() as u64)]
+    supervisor_wait_ms: u64,
     /// How often supervisors are checked for having died, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     watch_interval_ms: u64,
@@ -93,6 +97,7 @@ fn run(args: Args) -> Result<(), String> {
             state_path: args.state.clone(),
             pam,
             grace: Duration::from_millis(args.grace_ms),
+            supervisor_wait: Duration::from_millis(args.supervisor_wait_ms),
         },
     );
     let interval = Duration::from_millis(args.watch_interval_ms.max(10));

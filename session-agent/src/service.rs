@@ -36,6 +36,9 @@ pub struct Settings {
     pub pam: ConfigDir,
     /// How long a session may take to exit after SIGTERM before it is killed (`--grace-ms`).
     pub grace: Duration,
+    /// How long a live supervisor may take to close the PAM session and unregister once the
+    /// session's processes are gone (`--supervisor-wait-ms`, default [`SUPERVISOR_CLOSE_WAIT`]).
+    pub supervisor_wait: Duration,
 }
 
 /// The agent's state, shared by the bus handlers and the supervisor watch.
@@ -340,8 +343,8 @@ impl Agent {
 
     /// Ends a session: its processes get SIGTERM (SIGKILL after the grace period), then its
     /// supervisor closes the PAM session in its own transaction and unregisters it (waited for
-    /// up to 20 s); if the supervisor is gone, the agent closes the PAM session itself. Replies
-    /// once the PAM session is closed.
+    /// up to 20 s by default); if the supervisor is gone, the agent closes the PAM session
+    /// itself. Replies once the PAM session is closed.
     async fn close_session(
         &self,
         #[zbus(header)] hdr: Header<'_>,
@@ -561,8 +564,9 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
     Ok(())
 }
 
-/// How long a live supervisor may take, once the session's processes are gone, to close the PAM
-/// session and unregister it (modules may be slow: network home directories, Kerberos).
+/// How long a live supervisor may take by default, once the session's processes are gone, to
+/// close the PAM session and unregister it (modules may be slow: network home directories,
+/// Kerberos).
 pub const SUPERVISOR_CLOSE_WAIT: Duration = Duration::from_secs(20);
 
 /// What the supervisor of a session being closed did.
@@ -593,8 +597,9 @@ async fn wait_for_supervisor(shared: &Arc<Shared>, entry: &Entry) -> Supervisor 
             }
             return Supervisor::Gone;
         }
-        if start.elapsed() >= SUPERVISOR_CLOSE_WAIT {
-            return Supervisor::Stuck(SUPERVISOR_CLOSE_WAIT);
+        let limit = shared.settings.supervisor_wait;
+        if start.elapsed() >= limit {
+            return Supervisor::Stuck(limit);
         }
         async_io::Timer::after(Duration::from_millis(10)).await;
     }
@@ -602,7 +607,7 @@ async fn wait_for_supervisor(shared: &Arc<Shared>, entry: &Entry) -> Supervisor 
 
 /// Waits until another close of session `n` finishes; fails if that close failed.
 async fn wait_removed(shared: &Arc<Shared>, n: u64) -> Reply<()> {
-    let limit = shared.settings.grace + SUPERVISOR_CLOSE_WAIT + Duration::from_secs(30);
+    let limit = shared.settings.grace + shared.settings.supervisor_wait + Duration::from_secs(30);
     let start = std::time::Instant::now();
     loop {
         let closing = match shared.lock().get(n) {

@@ -92,6 +92,11 @@ impl Agent {
     /// The same, with the supervisor watch every `watch_ms` (after its first round at start) and
     /// `grace_ms` between SIGTERM and SIGKILL.
     fn start_with(work: &Work, bus: &Bus, watch_ms: u64, grace_ms: u64) -> Agent {
+        Agent::start_args(work, bus, watch_ms, grace_ms, &[])
+    }
+
+    /// The same, with more arguments.
+    fn start_args(work: &Work, bus: &Bus, watch_ms: u64, grace_ms: u64, extra: &[&str]) -> Agent {
         if !work.pam_dir().join("vestibule").exists() {
             work.service("permit", &[("RECORD", "")]);
         }
@@ -109,6 +114,7 @@ impl Agent {
             .arg(work.pam_dir())
             .args(["--grace-ms", &grace_ms.to_string()])
             .args(["--watch-interval-ms", &watch_ms.to_string()])
+            .args(extra)
             .env("VESTIBULE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -1165,4 +1171,37 @@ fn sigkill_of_a_real_supervisor_makes_the_agent_close_the_pam_session() {
     let run = login.finish();
     assert_eq!(run.code(), Some(137), "{}", run.all());
     assert!(work.read("agent.log").contains("PAM session closed by the agent"));
+}
+
+#[test]
+fn a_live_supervisor_that_does_not_unregister_makes_the_close_fail_and_the_session_stays() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start_args(&work, &bus, 50, 500, &["--supervisor-wait-ms", "300"]);
+    let client = bus.client();
+    // No thread plays the supervisor: nobody unregisters.
+    let mut fake = Fake::start();
+    let id = client
+        .register(&fake.registration("alice", 1000, "tty7"))
+        .unwrap();
+    let start = Instant::now();
+    match client.close(&id) {
+        Err(CallError::Remote { name, message }) => {
+            assert_eq!(name, "org.freedesktop.DBus.Error.Failed");
+            assert!(
+                message.contains("did not close the PAM session within 300ms"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    assert_eq!(fake.leader_signal(), Some(SIGTERM));
+    // Not known to be closed: still listed, active again; the agent did not close PAM behind
+    // the back of a live supervisor.
+    assert_eq!(client.get(&id).unwrap().state, "active");
+    assert_eq!(count(&work.record(), "close_session"), 0);
+    // Its late unregistering finishes it.
+    client.unregister(&id).unwrap();
+    assert!(client.list().unwrap().is_empty());
 }
