@@ -8,12 +8,13 @@
 # sandbox's syslog listener), passwd + openssl (accounts and password hashes in the test sandbox),
 # util-linux (unshare, setpriv), tmux (tests in a real terminal), gcc + pkg-config (C fixtures),
 # dbus-daemon (the session agent's tests run a private bus with the shipped policy) + dbus-bin
-# (dbus-send: the tests' client that is not ours, sending wrong argument types).
+# (dbus-send: the tests' client that is not ours, sending wrong argument types), systemd
+# (systemd-analyze verify checks the shipped units; nothing is started: PID 1 is not systemd here).
 # With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS), dpkg-dev
 # (dpkg-buildflags: the C baseline is built with Debian's hardening flags).
 set -euo pipefail
 
-packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin)
+packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(valgrind hyperfine time dpkg-dev)
 fi
