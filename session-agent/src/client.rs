@@ -146,6 +146,9 @@ pub const AGENT_BUS_ENV: &str = "VESTIBULE_AGENT_BUS";
 /// agent must not hold up a login, nor the close of one.
 pub const TRACKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The system bus's socket when `DBUS_SYSTEM_BUS_ADDRESS` does not name another.
+const SYSTEM_BUS_SOCKET: &str = "/run/dbus/system_bus_socket";
+
 /// Where a [`Tracker`] registers sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentBus {
@@ -187,7 +190,16 @@ impl Tracker {
 
     fn connect(&self) -> Result<zbus::Connection, String> {
         let builder = match &self.bus {
-            AgentBus::System => zbus::connection::Builder::system(),
+            AgentBus::System => {
+                // No system bus at all (containers, rescue shells): say so without starting
+                // zbus's executor, which costs a login about a megabyte and a millisecond.
+                if std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_none()
+                    && !std::path::Path::new(SYSTEM_BUS_SOCKET).exists()
+                {
+                    return Err(format!("no system bus ({SYSTEM_BUS_SOCKET} is missing)"));
+                }
+                zbus::connection::Builder::system()
+            }
             AgentBus::Address(a) => zbus::connection::Builder::address(a.as_str()),
         }
         .map_err(|e| e.to_string())?;
