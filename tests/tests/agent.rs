@@ -1205,3 +1205,98 @@ fn a_live_supervisor_that_does_not_unregister_makes_the_close_fail_and_the_sessi
     client.unregister(&id).unwrap();
     assert!(client.list().unwrap().is_empty());
 }
+
+/// Runs `tmux -L socket ARGS`, panicking on failure.
+fn tmux(socket: &str, args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .args(["-L", socket, "-f", "/dev/null"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("tmux is required (apt-get install tmux)");
+    assert!(
+        out.status.success(),
+        "tmux {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_screen(socket: &str, needle: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let screen = tmux(socket, &["capture-pane", "-p"]);
+        if screen.contains(needle) {
+            return screen;
+        }
+        assert!(start.elapsed() < LIMIT, "{needle:?} did not appear:\n{screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_full_screen_greeter_login_registers_and_is_closed_through_its_supervisor() {
+    let work = Work::new();
+    work.service("accounts", &[]);
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let w = work.path().display().to_string();
+    fs::write(
+        work.path().join("config.toml"),
+        format!("[greeter]\nstate_file = \"{w}/tui-state\"\n"),
+    )
+    .unwrap();
+    let line = format!(
+        "{run} {w} {bin} --config {w}/config.toml --pam-confdir {pam} --fail-delay-ms 10 \
+         --agent-bus '{addr}' -- sleep 600; sleep 600",
+        run = tests_dir().join("sandbox/run.sh").display(),
+        bin = binary("vestibule-tui").display(),
+        pam = work.pam_dir().display(),
+        addr = bus.address,
+    );
+    let socket = format!("vestibule-agent-greeter-{}", std::process::id());
+    struct Server(String);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).status();
+        }
+    }
+    let _server = Server(socket.clone());
+    tmux(&socket, &["new-session", "-d", "-x", "100", "-y", "30", &line]);
+    wait_screen(&socket, "login:");
+    tmux(&socket, &["send-keys", "-l", "alice"]);
+    tmux(&socket, &["send-keys", "Enter"]);
+    wait_screen(&socket, "Password:");
+    tmux(&socket, &["send-keys", "-l", "secret1"]);
+    tmux(&socket, &["send-keys", "Enter"]);
+
+    let start = Instant::now();
+    let s = loop {
+        if let Some(s) = client.list().unwrap().into_iter().next() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "the greeter's session was not registered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(s.user, "alice");
+    assert!(s.tty.starts_with("pts/"), "{s:?}");
+    let comm = fs::read_to_string(format!("/proc/{}/comm", s.supervisor)).unwrap_or_default();
+    assert_eq!(comm.trim(), "vestibule-tui", "the greeter supervises its session");
+
+    let closed = ctl(&bus, false, &["terminate-session", &s.id]);
+    assert_eq!(closed.code(), Some(0), "{}", closed.all());
+    let records = work.record();
+    let closes: Vec<_> = records.iter().filter(|r| r.function == "close_session").collect();
+    assert_eq!(closes.len(), 1, "{records:?}");
+    assert_eq!(
+        closes[0].pid, s.supervisor,
+        "closed by the greeter's own transaction: {records:?}"
+    );
+    assert!(client.list().unwrap().is_empty());
+    // The greeter comes back for the next login.
+    wait_screen(&socket, "Session ended");
+}

@@ -39,6 +39,8 @@ pub struct GreeterArgs {
     pub fail_delay: Option<Duration>,
     /// A session command given on the command line (offered first).
     pub command: Vec<String>,
+    /// The session agent's bus (`--agent-bus`); else `VESTIBULE_AGENT_BUS`, else the system bus.
+    pub agent_bus: Option<String>,
 }
 
 /// A running login.
@@ -293,7 +295,7 @@ impl Loop<'_> {
         };
         let (to_worker, from_ui) = mpsc::channel();
         let (to_ui, from_worker) = mpsc::channel();
-        let handle = pam_worker::spawn(options, to_ui, from_ui);
+        let handle = pam_worker::spawn(options, self.args.agent_bus.clone(), to_ui, from_ui);
         self.worker = Some(Worker {
             to: to_worker,
             from: from_worker,

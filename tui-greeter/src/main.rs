@@ -2,6 +2,7 @@
 //! `app.rs`, drawing in `view.rs`, PAM in `pam_worker.rs`); `--plain` is the login(1)-style line
 //! mode.
 
+mod agent_link;
 mod app;
 mod capslock;
 mod config;
@@ -58,7 +59,7 @@ struct Cli {
     fail_delay_ms: Option<u64>,
 
     /// Register the session with the session agent on this bus instead of the system bus
-    /// (--plain only; default: $VESTIBULE_AGENT_BUS, else the system bus if there is one).
+    /// (default: $VESTIBULE_AGENT_BUS, else the system bus if there is one).
     #[arg(long, value_name = "ADDR")]
     agent_bus: Option<String>,
 
@@ -97,6 +98,7 @@ fn main() {
             max_tries: cli.max_tries,
             fail_delay: cli.fail_delay_ms.map(Duration::from_millis),
             command: cli.command,
+            agent_bus: cli.agent_bus,
         });
         std::process::exit(code);
     }

@@ -99,14 +99,24 @@ impl Conversation for ChannelConversation {
 
 /// Starts a login on a new thread. The thread ends after reporting `Failed` or `SessionEnded`
 /// (or when the UI hangs up).
-pub fn spawn(options: LoginOptions, to_ui: Sender<Report>, from_ui: Receiver<ToWorker>) -> JoinHandle<()> {
+pub fn spawn(
+    options: LoginOptions,
+    agent_bus: Option<String>,
+    to_ui: Sender<Report>,
+    from_ui: Receiver<ToWorker>,
+) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("pam".into())
-        .spawn(move || work(options, to_ui, from_ui))
+        .spawn(move || work(options, agent_bus, to_ui, from_ui))
         .expect("cannot start the PAM thread")
 }
 
-fn work(options: LoginOptions, to_ui: Sender<Report>, from_ui: Receiver<ToWorker>) {
+fn work(
+    options: LoginOptions,
+    agent_bus: Option<String>,
+    to_ui: Sender<Report>,
+    from_ui: Receiver<ToWorker>,
+) {
     let from_ui = std::sync::Arc::new(std::sync::Mutex::new(from_ui));
     let conversation = ChannelConversation {
         to_ui: to_ui.clone(),
@@ -145,7 +155,9 @@ fn work(options: LoginOptions, to_ui: Sender<Report>, from_ui: Receiver<ToWorker
             }
         }
     };
-    let summary = match session.run(&spec) {
+    // Registered with the session agent when there is one; the UI thread blocked the
+    // supervisor's signals before this thread started, so a tracker's threads inherit the mask.
+    let summary = match crate::agent_link::run_session(session, &spec, agent_bus) {
         Ok(report) => {
             if let Some(sig) = report.terminated_by {
                 let _ = to_ui.send(Report::Terminated(sig));

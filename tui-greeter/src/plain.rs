@@ -14,8 +14,7 @@ use vestibule_core::{
     Service, SessionCommand, SessionSpec, TerminalMode,
 };
 
-use vestibule_agent::client::{AgentBus, Tracker};
-
+use crate::agent_link;
 use crate::line_input::{read_line, EchoOff};
 
 /// Answers PAM from standard input.
@@ -135,16 +134,7 @@ pub fn run(args: PlainArgs) -> i32 {
         term: std::env::var("TERM").ok(),
         ..SessionSpec::default()
     };
-    // The session is registered with the session agent, if there is one; a login works without.
-    // The tracker connects only once the session runs (see vestibule_core::tracker: signals).
-    let mut tracker = Tracker::from_env(args.agent_bus.clone());
-    let result = if *tracker.bus() == AgentBus::System && !nix::unistd::Uid::effective().is_root() {
-        // Only root may register; a user's own login (the demo, tests) has nothing to tell.
-        tracing::debug!("not root: the session is not registered with the agent");
-        session.run(&spec)
-    } else {
-        session.run_tracked(&spec, &mut tracker)
-    };
+    let result = agent_link::run_session(session, &spec, args.agent_bus.clone());
     match result {
         Ok(report) => {
             if let Err(rc) = report.closed {
