@@ -1,0 +1,346 @@
+//! agent_bench: the measurement client of `bench/run-agent.sh` (issue 5's benchmark).
+//!
+//! Against a running `vestibule-agent` on `--bus ADDR`, as root:
+//!   1. registers `--sessions N` sessions one after another (each call is answered after the agent
+//!      rewrote its whole state file), timing each call;
+//!   2. reads the agent's VmRSS / VmHWM from /proc/`--agent-pid`/status;
+//!   3. calls ListSessions `--lists L` times (after a few warm-up calls) for p50/p99;
+//!   4. closes `--closes C` sessions whose leader is a real `sleep` (its own process group) that
+//!      exits at once on SIGTERM, timing CloseSession from call to reply.
+//!
+//! The supervisor of every session is this process, alive, as the core's supervisor is during a
+//! real session: for a closed session a waiter thread does what the core's supervisor does when
+//! its leader exits (waitpid, then UnregisterSession), and records when the leader exited, so
+//! "close latency beyond the time the session took to exit" is reported apart.
+//! The bulk sessions share one leader (a `sleep` in its own group) and this supervisor: the agent
+//! does not refuse several sessions on the same pids.
+//!
+//! Prints a Markdown fragment on stdout.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use vestibule_agent::client::{Client, NewSession};
+use vestibule_agent::wire::WireSession;
+use vestibule_agent::{BUS_NAME, INTERFACE, OBJECT_PATH};
+
+struct Args {
+    bus: String,
+    agent_pid: u32,
+    sessions: usize,
+    lists: usize,
+    closes: usize,
+    state: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        bus: String::new(),
+        agent_pid: 0,
+        sessions: 10_000,
+        lists: 200,
+        closes: 50,
+        state: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || it.next().ok_or_else(|| format!("{k} needs a value"));
+        match k.as_str() {
+            "--bus" => a.bus = v()?,
+            "--agent-pid" => a.agent_pid = v()?.parse().map_err(|e| format!("--agent-pid: {e}"))?,
+            "--sessions" => a.sessions = v()?.parse().map_err(|e| format!("--sessions: {e}"))?,
+            "--lists" => a.lists = v()?.parse().map_err(|e| format!("--lists: {e}"))?,
+            "--closes" => a.closes = v()?.parse().map_err(|e| format!("--closes: {e}"))?,
+            "--state" => a.state = Some(v()?),
+            _ => return Err(format!("unknown argument {k}")),
+        }
+    }
+    if a.bus.is_empty() || a.agent_pid == 0 {
+        return Err(
+            "usage: agent_bench --bus ADDR --agent-pid PID [--sessions N] [--lists L] [--closes C] [--state PATH]"
+                .into(),
+        );
+    }
+    Ok(a)
+}
+
+/// Nearest-rank percentile of sorted durations, in milliseconds.
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    ms(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn mean(v: &[Duration]) -> f64 {
+    v.iter().map(|d| ms(*d)).sum::<f64>() / v.len().max(1) as f64
+}
+
+/// `VmRSS` and `VmHWM` of `pid`, in KiB.
+fn rss(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A `sleep` in its own process group (the agent signals the leader's group), exiting at once
+/// on SIGTERM; killed and reaped when dropped.
+struct Leader(std::process::Child);
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn leader() -> Leader {
+    Leader(
+        Command::new("sleep")
+            .arg("100000")
+            .process_group(0)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawning sleep"),
+    )
+}
+
+fn session(i: usize, leader: u32, supervisor: u32) -> NewSession {
+    NewSession {
+        user: "root".into(),
+        uid: 0,
+        tty: format!("pts/{}", i % 4096),
+        display: String::new(),
+        remote_host: format!("10.0.{}.{}", (i / 256) % 256, i % 256),
+        service: "vestibule".into(),
+        leader,
+        supervisor,
+        class: "user".into(),
+    }
+}
+
+fn run(a: Args) -> Result<(), String> {
+    let me = std::process::id();
+    let client = Client::connect(Some(&a.bus)).map_err(|e| format!("connecting: {e}"))?;
+    let before = rss(a.agent_pid);
+
+    // 1. Registration.
+    let shared = leader();
+    let shared_pid = shared.0.id();
+    let mut reg = Vec::with_capacity(a.sessions);
+    let all = Instant::now();
+    for i in 0..a.sessions {
+        let s = session(i, shared_pid, me);
+        let t = Instant::now();
+        client
+            .register(&s)
+            .map_err(|e| format!("registration {i}: {e}"))?;
+        reg.push(t.elapsed());
+    }
+    let reg_total = all.elapsed();
+    let after = rss(a.agent_pid);
+    let state_size = a
+        .state
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len());
+
+    // 2. ListSessions.
+    for _ in 0..5 {
+        client.list().map_err(|e| format!("list: {e}"))?;
+    }
+    let mut lists = Vec::with_capacity(a.lists);
+    let mut decode = Vec::with_capacity(a.lists);
+    for _ in 0..a.lists {
+        let t = Instant::now();
+        // What `Client::list` does, with the client's decoding of the reply timed apart.
+        let reply = client
+            .connection()
+            .call_method(Some(BUS_NAME), OBJECT_PATH, Some(INTERFACE), "ListSessions", &())
+            .map_err(|e| format!("list: {e}"))?;
+        let t_decode = Instant::now();
+        let got: Vec<WireSession> = reply.body().deserialize().map_err(|e| format!("list: {e}"))?;
+        lists.push(t.elapsed());
+        decode.push(t_decode.elapsed());
+        if got.len() != a.sessions {
+            return Err(format!(
+                "ListSessions returned {} sessions, expected {}",
+                got.len(),
+                a.sessions
+            ));
+        }
+    }
+    let after_list = rss(a.agent_pid);
+
+    // 3. CloseSession on sessions whose leader is a real process.
+    let unregisterer = Client::connect(Some(&a.bus)).map_err(|e| format!("connecting: {e}"))?;
+    let mut close_total = Vec::with_capacity(a.closes);
+    let mut close_exit = Vec::with_capacity(a.closes);
+    let mut close_beyond = Vec::with_capacity(a.closes);
+    for i in 0..a.closes {
+        let mut child = leader();
+        let s = session(a.sessions + i, child.0.id(), me);
+        let id = client
+            .register(&s)
+            .map_err(|e| format!("registration for close: {e}"))?;
+        let (tx, rx) = mpsc::channel();
+        let waiter = {
+            let id = id.clone();
+            let unregisterer = &unregisterer;
+            move || {
+                // The supervisor's part: the leader exits, the PAM session is closed (pam_permit:
+                // nothing to do here), the session is unregistered.
+                let _ = child.0.wait();
+                let exited = Instant::now();
+                let r = unregisterer.unregister(&id).map_err(|e| e.to_string());
+                let _ = tx.send((exited, r));
+            }
+        };
+        std::thread::scope(|sc| -> Result<(), String> {
+            sc.spawn(waiter);
+            let t = Instant::now();
+            client.close(&id).map_err(|e| format!("close {id}: {e}"))?;
+            let done = Instant::now();
+            let (exited, r) = rx.recv().map_err(|e| e.to_string())?;
+            r.map_err(|e| format!("unregister {id}: {e}"))?;
+            close_total.push(done - t);
+            close_exit.push(exited.saturating_duration_since(t));
+            close_beyond.push(done.saturating_duration_since(exited));
+            Ok(())
+        })?;
+    }
+    drop(shared);
+
+    let k = a.sessions.min(1000);
+    let first: Vec<Duration> = reg.iter().take(k).copied().collect();
+    let last: Vec<Duration> = reg.iter().rev().take(k).copied().collect();
+    reg.sort();
+    lists.sort();
+    decode.sort();
+    close_total.sort();
+    close_exit.sort();
+    close_beyond.sort();
+
+    let n = a.sessions;
+    println!("### Registration ({n} sessions, one RegisterSession after another, one client)\n");
+    println!("| metric | value |");
+    println!("| --- | --- |");
+    println!("| total | {:.2} s |", reg_total.as_secs_f64());
+    println!(
+        "| throughput | {:.0} registrations/s |",
+        n as f64 / reg_total.as_secs_f64()
+    );
+    println!(
+        "| per call p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
+        pct(&reg, 50.0),
+        pct(&reg, 99.0),
+        pct(&reg, 100.0)
+    );
+    println!("| mean of the first {k} calls | {:.2} ms |", mean(&first));
+    println!("| mean of the last {k} calls | {:.2} ms |", mean(&last));
+    println!(
+        "| state file after registration | {:.2} MiB ({state_size} bytes) |",
+        state_size as f64 / 1048576.0
+    );
+    println!();
+    println!("### Agent memory (/proc/<agent>/status)\n");
+    println!("| when | VmRSS | VmHWM |");
+    println!("| --- | --- | --- |");
+    for (when, (r, h)) in [
+        ("before registration (empty table)", before),
+        (&format!("after registering {n}") as &str, after),
+        (
+            &format!("after {} ListSessions of {n}", a.lists) as &str,
+            after_list,
+        ),
+    ] {
+        println!(
+            "| {when} | {:.1} MiB | {:.1} MiB |",
+            r as f64 / 1024.0,
+            h as f64 / 1024.0
+        );
+    }
+    println!();
+    println!(
+        "### ListSessions with {n} sessions ({} calls after 5 warm-up calls)\n",
+        a.lists
+    );
+    println!("| p50 | p90 | p99 | max | mean |");
+    println!("| --- | --- | --- | --- | --- |");
+    println!(
+        "| {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+        pct(&lists, 50.0),
+        pct(&lists, 90.0),
+        pct(&lists, 99.0),
+        pct(&lists, 100.0),
+        mean(&lists)
+    );
+    println!(
+        "\nOf which the client's decoding of the reply (zvariant, into `Vec<WireSession>`): \
+         p50 {:.2} ms, p99 {:.2} ms; the rest is the agent (building and encoding the reply) and \
+         the bus (two hops through dbus-daemon).",
+        pct(&decode, 50.0),
+        pct(&decode, 99.0)
+    );
+    println!();
+    println!(
+        "### CloseSession with {n} other sessions registered ({} closes, leader `sleep` exits on SIGTERM)\n",
+        a.closes
+    );
+    println!("| measure | p50 | p99 | max |");
+    println!("| --- | --- | --- | --- |");
+    for (what, v) in [
+        ("call to reply", &close_total),
+        (
+            "call to leader exit (seen by the supervisor's waitpid)",
+            &close_exit,
+        ),
+        ("leader exit to reply (beyond the session's exit)", &close_beyond),
+    ] {
+        println!(
+            "| {what} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            pct(v, 50.0),
+            pct(v, 99.0),
+            pct(v, 100.0)
+        );
+    }
+    println!();
+    // Machine-readable summary for the harness's verdicts.
+    println!(
+        "<!-- summary list_p99_ms={:.3} close_beyond_p99_ms={:.3} close_p99_ms={:.3} rss_kib={} hwm_kib={} reg_per_s={:.1} -->",
+        pct(&lists, 99.0),
+        pct(&close_beyond, 99.0),
+        pct(&close_total, 99.0),
+        after.0.max(after_list.0),
+        after_list.1,
+        n as f64 / reg_total.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("agent_bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(args) {
+        eprintln!("agent_bench: {e}");
+        std::process::exit(1);
+    }
+}
