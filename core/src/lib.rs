@@ -31,7 +31,7 @@ pub use sanitize::{SafeText, MAX_CHARS, MAX_LINES};
 pub use secret::{Secret, SecretError, MAX_SECRET_BYTES};
 pub use session::{
     Account, Identity, OpenSession, SessionCommand, SessionEnd, SessionError, SessionReport, SessionSpec,
-    TerminalMode,
+    TerminalMode, SUPERVISED_SIGNALS,
 };
 pub use sys::{catch_interrupts, pending_interrupt, take_interrupt};
 pub use tracker::SessionTracker;

@@ -31,6 +31,18 @@ use crate::sys;
 use crate::tracker::SessionTracker;
 use crate::transaction::Transaction;
 
+/// The signals the supervisor blocks in its thread and reads from a signalfd while a session
+/// runs. A process-directed signal goes to any thread that does not block it, so a front end with
+/// other threads must block these in every thread (before spawning them) or lose them.
+pub const SUPERVISED_SIGNALS: [Signal; 6] = [
+    Signal::SIGCHLD,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTTOU,
+];
+
 /// A passwd entry, copied out of libc's buffers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -270,14 +282,7 @@ impl OpenSession {
     ) -> Result<SessionReport, SessionError> {
         let exec = self.prepare(spec)?;
         let mut watched = SigSet::empty();
-        for s in [
-            Signal::SIGCHLD,
-            Signal::SIGTERM,
-            Signal::SIGHUP,
-            Signal::SIGINT,
-            Signal::SIGQUIT,
-            Signal::SIGTTOU,
-        ] {
+        for s in SUPERVISED_SIGNALS {
             watched.add(s);
         }
         let mut previous = SigSet::empty();

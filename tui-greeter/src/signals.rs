@@ -11,16 +11,6 @@
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-/// The signals the core's supervisor reads.
-const SUPERVISED: [Signal; 6] = [
-    Signal::SIGCHLD,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTTOU,
-];
-
 /// The signals the UI thread reads: the ones that stop the greeter, and resizes.
 const UI: [Signal; 5] = [
     Signal::SIGTERM,
@@ -40,7 +30,10 @@ impl Signals {
     /// threads) and opens a non-blocking signalfd for the UI's signals.
     pub fn block() -> nix::Result<Signals> {
         let mut all = SigSet::empty();
-        SUPERVISED.iter().chain(&UI).for_each(|&s| all.add(s));
+        vestibule_core::SUPERVISED_SIGNALS
+            .iter()
+            .chain(&UI)
+            .for_each(|&s| all.add(s));
         pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&all), None)?;
         let mut ui = SigSet::empty();
         UI.iter().for_each(|&s| ui.add(s));
