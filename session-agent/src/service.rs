@@ -389,21 +389,7 @@ impl Agent {
         id: String,
     ) -> Result<(), AgentError> {
         let caller = caller_uid(conn, &hdr).await?;
-        let n = validate::session_id(&id)?;
-        let changed = {
-            let mut table = self.shared.lock();
-            let owner = table.get(n)?.record.uid;
-            authz::check(caller, Action::Lock { id: &id, owner })?;
-            let changed = table.set_lock(n, true)?;
-            if changed {
-                self.shared.save(&table);
-            }
-            changed
-        };
-        if changed {
-            Self::lock(&ctxt, &id).await?;
-        }
-        Ok(())
+        set_locked(&self.shared, caller, &ctxt, &id, true).await
     }
 
     /// Marks a session active again and sends `Unlock(id)` (root only: the lock screen's
@@ -416,21 +402,7 @@ impl Agent {
         id: String,
     ) -> Result<(), AgentError> {
         let caller = caller_uid(conn, &hdr).await?;
-        let n = validate::session_id(&id)?;
-        let changed = {
-            let mut table = self.shared.lock();
-            let owner = table.get(n)?.record.uid;
-            authz::check(caller, Action::Unlock { id: &id, owner })?;
-            let changed = table.set_lock(n, false)?;
-            if changed {
-                self.shared.save(&table);
-            }
-            changed
-        };
-        if changed {
-            Self::unlock(&ctxt, &id).await?;
-        }
-        Ok(())
+        set_locked(&self.shared, caller, &ctxt, &id, false).await
     }
 
     /// Locks every user session (greeters and lock screens are left alone). Root only.
@@ -482,6 +454,38 @@ impl Agent {
     /// The session was unlocked.
     #[zbus(signal)]
     async fn unlock(ctxt: &SignalContext<'_>, id: &str) -> zbus::Result<()>;
+}
+
+/// LockSession and UnlockSession: checks the caller may, records the state, and sends `Lock` or
+/// `Unlock` only when the state changed.
+async fn set_locked(
+    shared: &Shared,
+    caller: u32,
+    ctxt: &SignalContext<'_>,
+    id: &str,
+    locked: bool,
+) -> Reply<()> {
+    let n = validate::session_id(id)?;
+    let changed = {
+        let mut table = shared.lock();
+        let owner = table.get(n)?.record.uid;
+        let action = match locked {
+            true => Action::Lock { id, owner },
+            false => Action::Unlock { id, owner },
+        };
+        authz::check(caller, action)?;
+        let changed = table.set_lock(n, locked)?;
+        if changed {
+            shared.save(&table);
+        }
+        changed
+    };
+    match (changed, locked) {
+        (false, _) => {}
+        (true, true) => Agent::lock(ctxt, id).await?,
+        (true, false) => Agent::unlock(ctxt, id).await?,
+    }
+    Ok(())
 }
 
 /// Closes session `n` and returns once it is gone: marks it closing (so nobody closes it twice),
