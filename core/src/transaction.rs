@@ -250,10 +250,6 @@ impl Transaction {
             .flatten()
     }
 
-    pub fn session_open(&self) -> bool {
-        self.session
-    }
-
     /// Forgets PAM_USER so the next `authenticate` asks for a user name again (login(1) retries).
     pub fn forget_user(&mut self) -> Result<(), PamCode> {
         self.handle.set_item(Item::User, None).ok()?;
