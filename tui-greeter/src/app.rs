@@ -11,8 +11,9 @@ use std::time::Duration;
 use vestibule_core::{Message, SafeText, Secret, MAX_SECRET_BYTES};
 use zeroize::Zeroize;
 
-use crate::sessions::{self, Choice};
-use crate::state::Remembered;
+use vestibule_greeter::sessions::{self, Choice};
+use vestibule_greeter::state::Remembered;
+pub use vestibule_greeter::PamEvent;
 
 /// Most notes kept on the card for one attempt; older ones scroll away.
 pub const MAX_NOTES: usize = 40;
@@ -48,21 +49,6 @@ pub enum Event {
     Pam(PamEvent),
     /// Something the greeter itself could not do (a power command failed).
     Problem(String),
-}
-
-/// What the PAM worker reports.
-#[derive(Debug)]
-pub enum PamEvent {
-    /// One conversation call. With prompts in it, the worker waits for [`Effect::Answer`].
-    Messages(Vec<Message>),
-    /// libpam's fail delay started; the worker is waiting this long.
-    FailDelay(Duration),
-    /// The login ended without a session, with the sentence to show.
-    Failed(String),
-    /// Authenticated and the PAM session is open: the session is about to start.
-    SessionStarting,
-    /// The session ended; a line saying how.
-    SessionEnded(String),
 }
 
 /// The power actions.

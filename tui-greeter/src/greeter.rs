@@ -15,12 +15,13 @@ use vestibule_core::{AuthLog, ConfigDir, Items, LoginOptions, SafeText};
 use zeroize::Zeroize;
 
 use crate::app::{App, Effect, Event, PamEvent, PowerAction, Settings};
-use crate::config::Config;
 use crate::input::Decoder;
-use crate::pam_worker::{self, Report, ToWorker};
 use crate::signals::Signals;
 use crate::terminal::{self, Screen};
-use crate::{capslock, issue, plain, sessions, state};
+use crate::{capslock, issue, plain};
+use vestibule_greeter::config::Config;
+use vestibule_greeter::pam_worker::{self, Report, ToWorker};
+use vestibule_greeter::{sessions, state};
 
 /// How often the loop wakes up without input while a login runs (worker reports arrive on a
 /// channel, which poll cannot watch).
@@ -417,6 +418,6 @@ fn hung_up() -> i32 {
 pub fn config_path(flag: Option<PathBuf>) -> (PathBuf, bool) {
     match flag {
         Some(p) => (p, true),
-        None => (PathBuf::from(crate::config::DEFAULT_PATH), false),
+        None => (PathBuf::from(vestibule_greeter::config::DEFAULT_PATH), false),
     }
 }

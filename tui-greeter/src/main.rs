@@ -2,20 +2,14 @@
 //! `app.rs`, drawing in `view.rs`, PAM in `pam_worker.rs`); `--plain` is the login(1)-style line
 //! mode.
 
-mod agent_link;
 mod app;
 mod capslock;
-mod config;
-mod desktop_entry;
 mod greeter;
 mod input;
 mod issue;
 mod line_input;
-mod pam_worker;
 mod plain;
-mod sessions;
 mod signals;
-mod state;
 mod terminal;
 mod view;
 
@@ -24,6 +18,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use vestibule_core::ConfigDir;
+use vestibule_greeter::config;
 
 /// Console login for Vestibule.
 #[derive(Debug, Parser)]

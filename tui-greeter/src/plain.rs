@@ -14,8 +14,8 @@ use vestibule_core::{
     Service, SessionCommand, SessionSpec, TerminalMode,
 };
 
-use crate::agent_link;
 use crate::line_input::{read_line, EchoOff};
+use vestibule_greeter::agent_link;
 
 /// Answers PAM from standard input.
 pub struct PlainConversation {

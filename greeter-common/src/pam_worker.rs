@@ -15,7 +15,20 @@ use vestibule_core::{
     login, ConvError, Conversation, Identity, LoginOptions, Message, Secret, Service, SessionSpec,
 };
 
-use crate::app::PamEvent;
+/// What the PAM worker reports.
+#[derive(Debug)]
+pub enum PamEvent {
+    /// One conversation call. With prompts in it, the worker waits for [`ToWorker::Answers`].
+    Messages(Vec<Message>),
+    /// libpam's fail delay started; the worker is waiting this long.
+    FailDelay(Duration),
+    /// The login ended without a session, with the sentence to show.
+    Failed(String),
+    /// Authenticated and the PAM session is open: the session is about to start.
+    SessionStarting,
+    /// The session ended; a line saying how.
+    SessionEnded(String),
+}
 
 /// What the UI tells the worker.
 #[derive(Debug)]

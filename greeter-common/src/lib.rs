@@ -1,0 +1,14 @@
+//! What the console greeter (`vestibule-tui`) and the desktop greeter (`vestibule-gtk`) share,
+//! so that both read one config file and one state file with the same keys and the same meaning,
+//! offer the same sessions, and drive PAM the same way.
+//!
+//! Nothing here draws: the front ends keep their own UI state and view.
+
+pub mod agent_link;
+pub mod config;
+pub mod desktop_entry;
+pub mod pam_worker;
+pub mod sessions;
+pub mod state;
+
+pub use pam_worker::PamEvent;
