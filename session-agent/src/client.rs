@@ -4,7 +4,7 @@
 
 use zbus::blocking::Connection;
 
-use crate::wire::WireSession;
+use crate::wire::{self, WireSession};
 use crate::{BUS_NAME, INTERFACE, OBJECT_PATH};
 
 /// A connection to the agent.
@@ -20,6 +20,8 @@ pub enum CallError {
     Remote { name: String, message: String },
     #[error(transparent)]
     Bus(zbus::Error),
+    #[error(transparent)]
+    Malformed(#[from] wire::Malformed),
 }
 
 impl CallError {
@@ -27,7 +29,7 @@ impl CallError {
     pub fn name(&self) -> Option<&str> {
         match self {
             CallError::Remote { name, .. } => Some(name),
-            CallError::Bus(_) => None,
+            CallError::Bus(_) | CallError::Malformed(_) => None,
         }
     }
 }
@@ -106,7 +108,15 @@ impl Client {
     }
 
     pub fn list(&self) -> Result<Vec<WireSession>, CallError> {
-        self.call("ListSessions", &())
+        let reply =
+            self.conn
+                .call_method(Some(BUS_NAME), OBJECT_PATH, Some(INTERFACE), "ListSessions", &())?;
+        decode_list(&reply)
+    }
+
+    /// The object path of session `id` (its `org.vestibule.SessionAgent1.Session` object).
+    pub fn session_path(&self, id: &str) -> Result<zbus::zvariant::OwnedObjectPath, CallError> {
+        self.call("GetSessionPath", &(id,))
     }
 
     pub fn get(&self, id: &str) -> Result<WireSession, CallError> {
@@ -136,6 +146,25 @@ impl Client {
     pub fn lock_all(&self) -> Result<(), CallError> {
         self.call("LockAll", &())
     }
+}
+
+/// Reads a `ListSessions` reply with the hand-written decoder ([`wire::decode_list`]: a 10,000
+/// session reply in a few milliseconds instead of about 20), or zvariant's if the reply is not
+/// of the expected signature (which then reports the mismatch).
+pub fn decode_list(reply: &zbus::Message) -> Result<Vec<WireSession>, CallError> {
+    let body = reply.body();
+    if body
+        .signature()
+        .is_some_and(|s| s.as_str() == wire::LIST_SIGNATURE)
+    {
+        let data = body.data();
+        let order = match data.context().endian() {
+            zbus::zvariant::Endian::Little => wire::Order::Little,
+            zbus::zvariant::Endian::Big => wire::Order::Big,
+        };
+        return Ok(wire::decode_list(data, order)?);
+    }
+    Ok(body.deserialize::<Vec<WireSession>>()?)
 }
 
 /// The environment variable naming the agent's bus for [`Tracker::from_env`] (tests, a private

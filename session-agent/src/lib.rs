@@ -3,12 +3,13 @@
 //!
 //! Pure logic is kept apart from the bus so it can be unit-tested without one: [`table`] (the
 //! sessions), [`authz`] (who may do what), [`validate`] (what a caller may send), [`persist`]
-//! (the state file). [`procfs`] and [`terminate`] look at and end processes, [`pam_close`] closes
-//! a PAM session whose supervisor is gone, [`service`] is the D-Bus interface and [`client`] the
-//! calling side.
+//! (the snapshot and journal). [`procfs`] and [`terminate`] look at and end processes, [`pam_close`] closes
+//! a PAM session whose supervisor is gone, [`service`] is the D-Bus interface, [`objects`] the
+//! per-session objects, [`wire`] the D-Bus shape of a record, and [`client`] the calling side.
 
 pub mod authz;
 pub mod client;
+pub mod objects;
 pub mod pam_close;
 pub mod persist;
 pub mod procfs;
@@ -25,7 +26,8 @@ pub const INTERFACE: &str = "org.vestibule.SessionAgent1";
 /// Error name for ids the agent does not know.
 pub const ERROR_NO_SUCH_SESSION: &str = "org.vestibule.SessionAgent1.Error.NoSuchSession";
 
-/// The object path a session is announced with in `SessionNew` / `SessionRemoved`.
+/// The object path of a session's object (`org.vestibule.SessionAgent1.Session`), also announced
+/// in `SessionNew` / `SessionRemoved`. Ids are decimal counters, valid path elements unescaped.
 pub fn session_path(id: &str) -> String {
     format!("{OBJECT_PATH}/session/{id}")
 }

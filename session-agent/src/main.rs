@@ -1,9 +1,11 @@
 //! vestibule-agent: keeps the table of Vestibule's sessions on D-Bus (`org.vestibule.SessionAgent1`)
 //! so other processes can list, lock and close them, and closes sessions whose supervisor died.
 //!
-//! Start-up: read the state file (sessions survive an agent restart), connect to the system bus
-//! (or `--bus-address`), take the name, serve the interface; then watch the supervisors: a session
-//! whose supervisor is gone is ended and its PAM session closed by the agent.
+//! Start-up: reload the session table (snapshot + journal, compacted at once: sessions survive an
+//! agent restart), connect to the system bus (or `--bus-address`), take the name, serve the
+//! manager and one object per session; then watch the supervisors (a session whose supervisor is
+//! gone is ended and its PAM session closed by the agent) and the bus's `NameOwnerChanged` (a
+//! caller that left is forgotten).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,8 +13,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures_lite::StreamExt;
-use vestibule_agent::service::{self, Agent, Settings, Shared};
-use vestibule_agent::{persist, BUS_NAME, OBJECT_PATH};
+use vestibule_agent::persist::{self, Change};
+use vestibule_agent::service::{self, Manager, Settings, Shared};
+use vestibule_agent::{objects, BUS_NAME, OBJECT_PATH};
 use vestibule_core::ConfigDir;
 
 #[derive(Parser, Debug)]
@@ -25,7 +28,7 @@ struct Args {
     /// Connect to this bus instead of the system bus (tests: a private dbus-daemon).
     #[arg(long, value_name = "ADDR")]
     bus_address: Option<String>,
-    /// The state file holding the session table.
+    /// The snapshot of the session table; its journal is this path with `.journal` appended.
     #[arg(long, value_name = "PATH", default_value = persist::DEFAULT_PATH)]
     state: PathBuf,
     /// Read the PAM services from DIR instead of /etc/pam.d (tests only; refused when setuid).
@@ -82,17 +85,33 @@ fn config_dir(dir: Option<PathBuf>) -> Result<ConfigDir, String> {
 
 fn run(args: Args) -> Result<(), String> {
     let pam = config_dir(args.pam_confdir)?;
-    let mut table = persist::load(&args.state).map_err(|e| format!("reading the session table: {e}"))?;
+    let (mut store, mut table, loaded) =
+        persist::Store::open(&args.state).map_err(|e| format!("reading the session table: {e}"))?;
+    if loaded.torn {
+        tracing::warn!("the journal's last line was torn (a crash while writing it): skipped");
+    }
     let interrupted = table.reopen_closing();
     if !interrupted.is_empty() {
         tracing::warn!(
             ?interrupted,
             "sessions were being closed when the agent stopped: closing them again"
         );
+        for &id in &interrupted {
+            let state = table.get(id).map_err(|e| e.to_string())?.record.state;
+            store
+                .append(&Change::State { id, state }, &table)
+                .map_err(|e| format!("writing the session journal: {e}"))?;
+        }
     }
-    tracing::info!(sessions = table.len(), state = %args.state.display(), "session table loaded");
+    tracing::info!(
+        sessions = table.len(),
+        replayed = loaded.replayed,
+        state = %args.state.display(),
+        "session table loaded"
+    );
     let shared = Shared::new(
         table,
+        store,
         Settings {
             state_path: args.state.clone(),
             pam,
@@ -110,12 +129,38 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("bus address {where_}: {e}"))?;
         let conn = builder
             .name(BUS_NAME)
-            .and_then(|b| b.serve_at(OBJECT_PATH, Agent::new(shared.clone())))
+            .and_then(|b| b.serve_at(OBJECT_PATH, Manager::new(shared.clone())))
             .map_err(|e| format!("setting up {BUS_NAME}: {e}"))?
             .build()
             .await
             .map_err(|e| format!("connecting to {where_} as {BUS_NAME}: {e}"))?;
         tracing::info!(bus = where_, name = BUS_NAME, "serving");
+        let ids = shared.ids();
+        for &n in &ids {
+            objects::export(&shared, &conn, n).await;
+        }
+        let forget = async {
+            let names = async {
+                let proxy = zbus::fdo::DBusProxy::new(&conn).await?;
+                proxy.receive_name_owner_changed().await
+            };
+            match names.await {
+                Ok(mut changes) => {
+                    while let Some(change) = changes.next().await {
+                        let Ok(args) = change.args() else { continue };
+                        if let zbus::names::BusName::Unique(name) = args.name() {
+                            if args.new_owner().is_none() {
+                                shared.forget_caller(name.as_str());
+                            }
+                        }
+                    }
+                }
+                // Without it callers are still right (unique names are never reused), the
+                // cache is only bounded by its size.
+                Err(e) => tracing::warn!(error = %e, "cannot watch NameOwnerChanged"),
+            }
+            std::future::pending::<Result<(), String>>().await
+        };
         let watch = async {
             loop {
                 service::close_orphans(&shared, &conn).await;
@@ -128,6 +173,6 @@ fn run(args: Args) -> Result<(), String> {
             while messages.next().await.is_some() {}
             Err::<(), String>(format!("the connection to {where_} was closed"))
         };
-        futures_lite::future::or(watch, disconnected).await
+        futures_lite::future::or(futures_lite::future::or(watch, disconnected), forget).await
     })
 }

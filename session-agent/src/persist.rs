@@ -1,7 +1,26 @@
-//! The state file: the session table as JSON, replaced atomically (a temporary file in the same
-//! directory, fsync, rename, fsync of the directory) so a crash or power cut leaves either the old
-//! table or the new one, never half of one. It lives under /run by default: sessions do not
-//! survive a reboot, and neither should their records.
+//! The state on disk: a snapshot of the session table plus a journal of the changes made since.
+//!
+//! Rewriting the whole table on every change made each change cost O(sessions) (2.5 MiB of JSON,
+//! fsync'd, at 10,000 sessions), so registering N sessions cost O(N²). Instead:
+//!
+//! - **Snapshot** (`sessions.json`, `--state`): `{"version":1,"table":{"next_id":N,"sessions":{…}}}`,
+//!   replaced atomically (a temporary file in the same directory, fsync, rename, fsync of the
+//!   directory), so a crash leaves either the old snapshot or the new one, never half of one.
+//! - **Journal** (`sessions.json.journal`, next to it): one JSON object per line, appended and
+//!   fsync'd (`fdatasync`) before the change is acknowledged on the bus:
+//!   `{"op":"add","id":7,"entry":{…}}`, `{"op":"remove","id":7}`,
+//!   `{"op":"state","id":7,"state":"locked"}`. Each line is O(1) to write.
+//! - **Compaction**: when the journal grows past the snapshot's size (at least
+//!   [`COMPACT_MIN_BYTES`]), and at every start, the table is written as a new snapshot and the
+//!   journal truncated. Amortized, a change stays O(1).
+//! - **Reload** = snapshot + journal replay. Every line sets an absolute value (an entry, its
+//!   absence, a state), so replaying a journal over a snapshot that already contains some of it
+//!   (a crash between the snapshot's rename and the journal's truncation) gives the same table.
+//!   A torn last line (a crash in the middle of an append) is ignored: that change was never
+//!   acknowledged. A damaged line before the last one is refused rather than guessed around.
+//!
+//! Both files live under /run by default: sessions do not survive a reboot, and neither should
+//! their records. They are 0644: session records are what `vestibulectl list-sessions` shows anyway.
 
 use std::fs;
 use std::io::Write;
@@ -9,13 +28,19 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use vestibule_core::record::SessionState;
 
-use crate::table::Table;
+use crate::table::{Entry, Table};
 
-/// Where the agent keeps its table unless told otherwise (`--state`).
+/// Where the agent keeps its snapshot unless told otherwise (`--state`); the journal is this
+/// path with `.journal` appended.
 pub const DEFAULT_PATH: &str = "/run/vestibule/sessions.json";
 
-/// The file's format version; a different one is refused rather than misread.
+/// The journal is compacted once it is larger than the snapshot, but never below this size, so
+/// a small table is not rewritten after every few changes.
+pub const COMPACT_MIN_BYTES: u64 = 256 * 1024;
+
+/// The snapshot's format version; a different one is refused rather than misread.
 const VERSION: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
@@ -24,7 +49,33 @@ struct StateFile {
     table: Table,
 }
 
-/// Errors reading or writing the state file, with the path they concern.
+/// One change to the table, as a journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Change {
+    /// A session was registered (the whole entry, with its id).
+    Add { id: u64, entry: Entry },
+    /// A session was unregistered or closed.
+    Remove { id: u64 },
+    /// A session was locked, unlocked, marked closing, or made active again.
+    State { id: u64, state: SessionState },
+}
+
+impl Change {
+    fn apply(self, table: &mut Table) {
+        match self {
+            Change::Add { id, entry } => table.restore(id, entry),
+            Change::Remove { id } => {
+                let _ = table.remove(id);
+            }
+            Change::State { id, state } => {
+                table.set_state(id, state);
+            }
+        }
+    }
+}
+
+/// Errors reading or writing the state, with the path they concern.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     #[error("{path}: {source}")]
@@ -39,6 +90,13 @@ pub enum PersistError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{path}: line {line} is damaged (only a torn last line is skipped): {source}")]
+    Journal {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{path}: state file version {found}, this agent reads version {VERSION}")]
     Version { path: PathBuf, found: u32 },
 }
@@ -50,11 +108,34 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PersistError + '_ {
     }
 }
 
-/// Reads the table; a missing file is an empty table (the first start after boot).
-pub fn load(path: &Path) -> Result<Table, PersistError> {
+/// What reloading found, for the agent's log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// Journal lines replayed on top of the snapshot.
+    pub replayed: usize,
+    /// Whether a torn last line was skipped.
+    pub torn: bool,
+}
+
+/// The journal's path for a snapshot path.
+pub fn journal_path(snapshot: &Path) -> PathBuf {
+    let mut name = snapshot.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Reads the snapshot alone; a missing file is an empty table (the first start after boot).
+fn read_snapshot(path: &Path) -> Result<(Table, u64), PersistError> {
     let text = match fs::read(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Table::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Table::new(), 0)),
         Err(e) => return Err(io(path)(e)),
     };
     let file: StateFile = serde_json::from_slice(&text).map_err(|source| PersistError::Parse {
@@ -67,16 +148,55 @@ pub fn load(path: &Path) -> Result<Table, PersistError> {
             found: file.version,
         });
     }
-    Ok(file.table)
+    Ok((file.table, text.len() as u64))
 }
 
-/// Replaces the file with `table`, atomically. The directory is created (0755) if missing; the
-/// file is 0644: session records are what `vestibulectl list-sessions` shows anyway.
-pub fn save(path: &Path, table: &Table) -> Result<(), PersistError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+/// Replays the journal at `path` onto `table`.
+fn replay(path: &Path, table: &mut Table) -> Result<Loaded, PersistError> {
+    let text = match fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::default()),
+        Err(e) => return Err(io(path)(e)),
     };
+    let mut loaded = Loaded::default();
+    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+    // After the last newline comes either nothing or a line whose append was cut short.
+    let last = lines.len() - 1;
+    for (i, line) in lines.into_iter().enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Change>(line) {
+            Ok(change) => {
+                change.apply(table);
+                loaded.replayed += 1;
+            }
+            // Unterminated, or the last terminated line of a file cut off right after it.
+            Err(_) if i == last || (i + 1 == last && text.ends_with(b"\n")) => loaded.torn = true,
+            Err(source) => {
+                return Err(PersistError::Journal {
+                    path: path.to_owned(),
+                    line: i + 1,
+                    source,
+                })
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+/// Reads the table: the snapshot, then the journal replayed onto it. Missing files are an empty
+/// table. Reads only; [`Store::open`] is what the agent uses.
+pub fn load(path: &Path) -> Result<(Table, Loaded), PersistError> {
+    let (mut table, _) = read_snapshot(path)?;
+    let loaded = replay(&journal_path(path), &mut table)?;
+    Ok((table, loaded))
+}
+
+/// Writes `table` as the snapshot at `path`, atomically; returns its size. The directory is
+/// created (0755) if missing.
+pub fn save(path: &Path, table: &Table) -> Result<u64, PersistError> {
+    let dir = dir_of(path);
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
@@ -107,7 +227,91 @@ pub fn save(path: &Path, table: &Table) -> Result<(), PersistError> {
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
         io(path)(e)
-    })
+    })?;
+    Ok(json.len() as u64)
+}
+
+/// The open state: where the snapshot is, and the journal, open for appending.
+#[derive(Debug)]
+pub struct Store {
+    snapshot: PathBuf,
+    journal_path: PathBuf,
+    journal: fs::File,
+    /// Bytes in the journal (what a failed append is cut back to).
+    journal_len: u64,
+    /// Size of the last snapshot written, which sets when the journal is compacted.
+    snapshot_len: u64,
+}
+
+impl Store {
+    /// Reloads the table (snapshot + journal) and compacts at once: the new snapshot holds
+    /// everything and the journal starts empty, so a torn line is never followed by new ones.
+    pub fn open(snapshot: &Path) -> Result<(Store, Table, Loaded), PersistError> {
+        let (table, _) = read_snapshot(snapshot)?;
+        let mut table = table;
+        let journal_path = journal_path(snapshot);
+        let loaded = replay(&journal_path, &mut table)?;
+        let snapshot_len = save(snapshot, &table)?;
+        let journal = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .open(&journal_path)
+            .map_err(io(&journal_path))?;
+        let mut store = Store {
+            snapshot: snapshot.to_owned(),
+            journal_path,
+            journal,
+            journal_len: 0,
+            snapshot_len,
+        };
+        store.truncate_journal()?;
+        Ok((store, table, loaded))
+    }
+
+    fn truncate_journal(&mut self) -> Result<(), PersistError> {
+        let p = &self.journal_path;
+        self.journal.set_len(0).map_err(io(p))?;
+        self.journal.sync_data().map_err(io(p))?;
+        self.journal_len = 0;
+        Ok(())
+    }
+
+    /// Appends `change` (already applied to `table`) and fsyncs it; compacts when the journal has
+    /// grown past the threshold. On a failed append the journal is cut back to its last whole
+    /// line and the error returned: the change is not on disk.
+    pub fn append(&mut self, change: &Change, table: &Table) -> Result<(), PersistError> {
+        let mut line = serde_json::to_vec(change).expect("a change always serializes");
+        line.push(b'\n');
+        let p = &self.journal_path;
+        let written = self
+            .journal
+            .write_all(&line)
+            .and_then(|()| self.journal.sync_data());
+        if let Err(e) = written {
+            let _ = self.journal.set_len(self.journal_len);
+            return Err(io(p)(e));
+        }
+        self.journal_len += line.len() as u64;
+        if self.journal_len > self.snapshot_len.max(COMPACT_MIN_BYTES) {
+            // The change is safely in the journal; a failed compaction only delays the next one.
+            if let Err(e) = self.compact(table) {
+                tracing::error!(error = %e, "could not compact the session journal");
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `table` as the new snapshot and empties the journal.
+    pub fn compact(&mut self, table: &Table) -> Result<(), PersistError> {
+        self.snapshot_len = save(&self.snapshot, table)?;
+        self.truncate_journal()
+    }
+
+    /// Bytes in the journal now (tests, logs).
+    pub fn journal_len(&self) -> u64 {
+        self.journal_len
+    }
 }
 
 #[cfg(test)]
@@ -116,68 +320,213 @@ mod tests {
     use crate::validate::Registration;
     use vestibule_core::record::SessionClass;
 
+    fn reg(user: &str, leader: u32) -> Registration {
+        Registration {
+            user: user.into(),
+            uid: 1000,
+            tty: Some("tty2".into()),
+            display: None,
+            remote_host: Some("example.org".into()),
+            service: "vestibule".into(),
+            leader,
+            supervisor: 9,
+            class: SessionClass::User,
+        }
+    }
+
     fn table() -> Table {
         let mut t = Table::new();
         for leader in [10, 20] {
-            t.insert(
-                Registration {
-                    user: "alice".into(),
-                    uid: 1000,
-                    tty: Some("tty2".into()),
-                    display: None,
-                    remote_host: Some("example.org".into()),
-                    service: "vestibule".into(),
-                    leader,
-                    supervisor: 9,
-                    class: SessionClass::User,
-                },
-                1_700_000_000,
-                Some(123),
-                None,
-            )
-            .unwrap();
+            t.insert(reg("alice", leader), 1_700_000_000, Some(123), None)
+                .unwrap();
         }
         t.remove(1).unwrap();
         t
     }
 
+    /// Inserts into `t` and journals it, as the service does.
+    fn add(store: &mut Store, t: &mut Table, user: &str, leader: u32) -> u64 {
+        let id: u64 = t
+            .insert(reg(user, leader), 5, None, None)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let entry = t.get(id).unwrap().clone();
+        store.append(&Change::Add { id, entry }, t).unwrap();
+        id
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
     #[test]
-    fn round_trip_keeps_sessions_and_the_next_id() {
+    fn snapshot_round_trip_keeps_sessions_and_the_next_id() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run/vestibule/sessions.json");
-        assert_eq!(load(&path).unwrap(), Table::new(), "missing file: empty table");
+        assert_eq!(load(&path).unwrap().0, Table::new(), "missing file: empty table");
         let t = table();
         save(&path, &t).unwrap();
-        let mut back = load(&path).unwrap();
+        let (mut back, loaded) = load(&path).unwrap();
         assert_eq!(back, t);
+        assert_eq!(loaded, Loaded::default());
         let reg = back.get(2).unwrap().record.clone();
         assert_eq!(reg.remote_host.as_deref(), Some("example.org"));
         // The next id continues after a reload.
-        let next = back
-            .insert(
-                Registration {
-                    user: "bob".into(),
-                    uid: 1001,
-                    tty: None,
-                    display: None,
-                    remote_host: None,
-                    service: "vestibule".into(),
-                    leader: 5,
-                    supervisor: 4,
-                    class: SessionClass::Greeter,
+        assert_eq!(
+            back.insert(super::tests::reg("bob", 5), 0, None, None).unwrap(),
+            "3"
+        );
+        // No temporary file is left behind.
+        assert_eq!(names(path.parent().unwrap()), vec!["sessions.json"]);
+    }
+
+    #[test]
+    fn journal_replay_restores_adds_removes_and_states() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.json");
+        let (mut store, mut t, loaded) = Store::open(&path).unwrap();
+        assert_eq!((t.clone(), loaded), (Table::new(), Loaded::default()));
+        let a = add(&mut store, &mut t, "alice", 11);
+        let b = add(&mut store, &mut t, "bob", 21);
+        let c = add(&mut store, &mut t, "carol", 31);
+        t.set_lock(a, true).unwrap();
+        store
+            .append(
+                &Change::State {
+                    id: a,
+                    state: SessionState::Locked,
                 },
-                0,
-                None,
-                None,
+                &t,
             )
             .unwrap();
-        assert_eq!(next, "3");
-        // No temporary file is left behind.
-        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("sessions.json")]);
+        t.remove(b).unwrap();
+        store.append(&Change::Remove { id: b }, &t).unwrap();
+        assert!(store.journal_len() > 0);
+        // Only the empty snapshot of the start and the journal are on disk.
+        assert_eq!(names(dir.path()), vec!["sessions.json", "sessions.json.journal"]);
+        let (back, loaded) = load(&path).unwrap();
+        assert_eq!(back, t);
+        assert_eq!(
+            loaded,
+            Loaded {
+                replayed: 5,
+                torn: false
+            }
+        );
+        assert_eq!(back.get(a).unwrap().record.state, SessionState::Locked);
+        assert!(back.get(b).is_err());
+        assert_eq!(back.get(c).unwrap().record.user, "carol");
+        // Reopening compacts: everything in the snapshot, the journal empty, ids go on.
+        drop(store);
+        let (mut store, mut again, _) = Store::open(&path).unwrap();
+        assert_eq!(again, t);
+        assert_eq!(fs::metadata(journal_path(&path)).unwrap().len(), 0);
+        assert_eq!(add(&mut store, &mut again, "dave", 41), 4);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_a_damaged_middle_line_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.json");
+        let (mut store, mut t, _) = Store::open(&path).unwrap();
+        add(&mut store, &mut t, "alice", 11);
+        let whole = t.clone();
+        add(&mut store, &mut t, "bob", 21);
+        drop(store);
+        // A crash in the middle of the second append: cut its line short.
+        let jp = journal_path(&path);
+        let text = fs::read(&jp).unwrap();
+        let first_end = text.iter().position(|&b| b == b'\n').unwrap() + 1;
+        fs::write(&jp, &text[..first_end + 30]).unwrap();
+        let (back, loaded) = load(&path).unwrap();
+        assert_eq!(back, whole, "only the first, acknowledged registration");
+        assert_eq!(
+            loaded,
+            Loaded {
+                replayed: 1,
+                torn: true
+            }
+        );
+        // Cut at a line end with garbage after it, newline-terminated: also a torn last line.
+        fs::write(&jp, [&text[..first_end], b"{\"op\":\"add\",\"id\n"].concat()).unwrap();
+        assert_eq!(
+            load(&path).unwrap().1,
+            Loaded {
+                replayed: 1,
+                torn: true
+            }
+        );
+        // Opening compacts the torn line away; new changes follow whole lines only.
+        let (mut store, mut t, _) = Store::open(&path).unwrap();
+        assert_eq!(t, whole);
+        add(&mut store, &mut t, "carol", 31);
+        assert_eq!(
+            load(&path).unwrap(),
+            (
+                t.clone(),
+                Loaded {
+                    replayed: 1,
+                    torn: false
+                }
+            )
+        );
+        // Damage before the last line is not a torn append: refused.
+        drop(store);
+        let good = fs::read(&jp).unwrap();
+        fs::write(&jp, [b"garbage\n".as_slice(), &good].concat()).unwrap();
+        let e = load(&path).unwrap_err();
+        assert!(matches!(e, PersistError::Journal { line: 1, .. }), "{e}");
+    }
+
+    #[test]
+    fn replaying_over_a_snapshot_that_already_has_the_changes_gives_the_same_table() {
+        // A crash between the snapshot's rename and the journal's truncation.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.json");
+        let (mut store, mut t, _) = Store::open(&path).unwrap();
+        let a = add(&mut store, &mut t, "alice", 11);
+        let b = add(&mut store, &mut t, "bob", 21);
+        t.set_lock(a, true).unwrap();
+        store
+            .append(
+                &Change::State {
+                    id: a,
+                    state: SessionState::Locked,
+                },
+                &t,
+            )
+            .unwrap();
+        t.remove(b).unwrap();
+        store.append(&Change::Remove { id: b }, &t).unwrap();
+        save(&path, &t).unwrap();
+        assert_eq!(load(&path).unwrap().0, t);
+    }
+
+    #[test]
+    fn the_journal_is_compacted_once_it_outgrows_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.json");
+        let (mut store, mut t, _) = Store::open(&path).unwrap();
+        let mut compactions = 0;
+        let mut last = 0;
+        for i in 0..3000 {
+            add(&mut store, &mut t, "alice", 100 + i);
+            if store.journal_len() < last {
+                compactions += 1;
+            }
+            last = store.journal_len();
+        }
+        // Each line is a few hundred bytes: 3000 of them outgrow the 256 KiB floor more than
+        // once, but the threshold grows with the snapshot, so only a few rewrites happen.
+        assert!((1..=4).contains(&compactions), "{compactions}");
+        assert!(store.journal_len() <= store.snapshot_len.max(COMPACT_MIN_BYTES));
+        assert_eq!(load(&path).unwrap().0, t);
     }
 
     #[test]
@@ -186,6 +535,7 @@ mod tests {
         let path = dir.path().join("s.json");
         fs::write(&path, "{not json").unwrap();
         assert!(matches!(load(&path), Err(PersistError::Parse { .. })));
+        assert!(matches!(Store::open(&path), Err(PersistError::Parse { .. })));
         fs::write(&path, r#"{"version":99,"table":{"next_id":1,"sessions":{}}}"#).unwrap();
         let e = load(&path).unwrap_err();
         assert!(e.to_string().contains("version 99"), "{e}");

@@ -176,6 +176,25 @@ impl Table {
         }
     }
 
+    /// Puts `entry` back under id `n` as the journal recorded it (replacing what was there), and
+    /// keeps the id counter past it, so replaying a journal never hands out an id twice.
+    pub fn restore(&mut self, n: u64, entry: Entry) {
+        self.next_id = self.next_id.max(1).max(n.saturating_add(1));
+        self.sessions.insert(n, entry);
+    }
+
+    /// Sets a session's state as the journal recorded it; `false` if the id is unknown (a line
+    /// about a session removed later in the same journal is harmless).
+    pub fn set_state(&mut self, n: u64, state: SessionState) -> bool {
+        match self.sessions.get_mut(&n) {
+            Some(e) => {
+                e.record.state = state;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// After a restart: a session left "closing" by an agent that stopped mid-close is closed
     /// again from the start, so no close is lost.
     pub fn reopen_closing(&mut self) -> Vec<u64> {

@@ -10,8 +10,9 @@ use nix::unistd::Pid;
 use crate::procfs;
 use crate::table::Entry;
 
-/// How often the wait looks at /proc.
-const POLL: Duration = Duration::from_millis(10);
+/// How often the wait looks at /proc: each period is latency a close may add, and only sessions
+/// being closed are polled.
+const POLL: Duration = Duration::from_millis(2);
 /// How long to wait after SIGKILL before giving up (a process in uninterruptible sleep).
 const AFTER_KILL: Duration = Duration::from_secs(3);
 

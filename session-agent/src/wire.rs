@@ -64,6 +64,193 @@ impl TryFrom<WireSession> for SessionRecord {
     }
 }
 
+/// The D-Bus signature of `ListSessions`' reply.
+pub const LIST_SIGNATURE: &str = "a(ssussssuusst)";
+
+/// Byte order of an encoded body (the message header's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Little,
+    Big,
+}
+
+impl Order {
+    /// The order this machine writes, which is what zbus builds messages in.
+    pub const NATIVE: Order = if cfg!(target_endian = "big") {
+        Order::Big
+    } else {
+        Order::Little
+    };
+}
+
+/// Appends zero bytes until `buf.len()` is a multiple of `n`.
+fn pad(buf: &mut Vec<u8>, n: usize) {
+    let len = buf.len().next_multiple_of(n);
+    buf.resize(len, 0);
+}
+
+/// The body of a `ListSessions` reply (`a(ssussssuusst)`) in D-Bus marshalling, written by hand.
+///
+/// Why not zvariant: at 10,000 sessions its serde-driven encoder took about 13 ms per reply
+/// (plus the copy of the table into `WireSession`s), most of `ListSessions`' latency; this writes
+/// the same bytes straight from the records in about a millisecond, and the agent caches them
+/// until the table changes. A unit test checks it byte for byte against zvariant.
+pub fn encode_list<'a>(records: impl Iterator<Item = &'a SessionRecord>, order: Order) -> Vec<u8> {
+    fn u32_(buf: &mut Vec<u8>, v: u32, order: Order) {
+        pad(buf, 4);
+        buf.extend_from_slice(&match order {
+            Order::Little => v.to_le_bytes(),
+            Order::Big => v.to_be_bytes(),
+        });
+    }
+    fn str_(buf: &mut Vec<u8>, s: &str, order: Order) {
+        u32_(buf, s.len() as u32, order);
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(0);
+    }
+    let mut buf = Vec::with_capacity(64 * 1024);
+    buf.extend_from_slice(&[0; 4]); // the array's length, filled in below
+    pad(&mut buf, 8);
+    let start = buf.len();
+    for r in records {
+        pad(&mut buf, 8);
+        str_(&mut buf, &r.id, order);
+        str_(&mut buf, &r.user, order);
+        u32_(&mut buf, r.uid, order);
+        str_(&mut buf, r.tty.as_deref().unwrap_or_default(), order);
+        str_(&mut buf, r.display.as_deref().unwrap_or_default(), order);
+        str_(&mut buf, r.remote_host.as_deref().unwrap_or_default(), order);
+        str_(&mut buf, &r.service, order);
+        u32_(&mut buf, r.leader, order);
+        u32_(&mut buf, r.supervisor, order);
+        str_(&mut buf, r.class.as_str(), order);
+        str_(&mut buf, r.state.as_str(), order);
+        pad(&mut buf, 8);
+        buf.extend_from_slice(&match order {
+            Order::Little => r.since.to_le_bytes(),
+            Order::Big => r.since.to_be_bytes(),
+        });
+    }
+    let len = (buf.len() - start) as u32;
+    buf[..4].copy_from_slice(&match order {
+        Order::Little => len.to_le_bytes(),
+        Order::Big => len.to_be_bytes(),
+    });
+    buf
+}
+
+/// A `ListSessions` body that does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed ListSessions reply at byte {at}: {what}")]
+pub struct Malformed {
+    pub at: usize,
+    pub what: &'static str,
+}
+
+/// Reads a `ListSessions` body (`a(ssussssuusst)`), the inverse of [`encode_list`], with every
+/// length and offset checked. Why by hand: zvariant's decoder took 16–21 ms for 10,000 sessions,
+/// as long as everything else in the call together.
+pub fn decode_list(body: &[u8], order: Order) -> Result<Vec<WireSession>, Malformed> {
+    struct R<'a> {
+        b: &'a [u8],
+        at: usize,
+        order: Order,
+    }
+    impl R<'_> {
+        fn align(&mut self, n: usize) -> Result<(), Malformed> {
+            let to = self.at.next_multiple_of(n);
+            if to > self.b.len() {
+                return Err(Malformed {
+                    at: self.at,
+                    what: "truncated padding",
+                });
+            }
+            self.at = to;
+            Ok(())
+        }
+        fn bytes<const N: usize>(&mut self) -> Result<[u8; N], Malformed> {
+            let s = self.b.get(self.at..self.at + N).ok_or(Malformed {
+                at: self.at,
+                what: "truncated number",
+            })?;
+            self.at += N;
+            Ok(s.try_into().expect("N bytes"))
+        }
+        fn u32(&mut self) -> Result<u32, Malformed> {
+            self.align(4)?;
+            let b = self.bytes::<4>()?;
+            Ok(match self.order {
+                Order::Little => u32::from_le_bytes(b),
+                Order::Big => u32::from_be_bytes(b),
+            })
+        }
+        fn u64(&mut self) -> Result<u64, Malformed> {
+            self.align(8)?;
+            let b = self.bytes::<8>()?;
+            Ok(match self.order {
+                Order::Little => u64::from_le_bytes(b),
+                Order::Big => u64::from_be_bytes(b),
+            })
+        }
+        fn string(&mut self) -> Result<String, Malformed> {
+            let len = self.u32()? as usize;
+            let at = self.at;
+            let s = self.b.get(at..at.saturating_add(len)).ok_or(Malformed {
+                at,
+                what: "truncated string",
+            })?;
+            if self.b.get(at + len) != Some(&0) {
+                return Err(Malformed {
+                    at,
+                    what: "string without its NUL",
+                });
+            }
+            self.at = at + len + 1;
+            String::from_utf8(s.to_vec()).map_err(|_| Malformed {
+                at,
+                what: "string is not UTF-8",
+            })
+        }
+    }
+    let mut r = R {
+        b: body,
+        at: 0,
+        order,
+    };
+    let len = r.u32()? as usize;
+    r.align(8)?;
+    let end = r.at.checked_add(len).filter(|&e| e <= body.len());
+    let end = end.ok_or(Malformed {
+        at: 0,
+        what: "array longer than the body",
+    })?;
+    let mut out = Vec::with_capacity(len / 96);
+    while r.at < end {
+        r.align(8)?;
+        out.push(WireSession {
+            id: r.string()?,
+            user: r.string()?,
+            uid: r.u32()?,
+            tty: r.string()?,
+            display: r.string()?,
+            remote_host: r.string()?,
+            service: r.string()?,
+            leader: r.u32()?,
+            supervisor: r.u32()?,
+            class: r.string()?,
+            state: r.string()?,
+            since: r.u64()?,
+        });
+    }
+    if r.at != end || end != body.len() {
+        return Err(Malformed {
+            at: r.at,
+            what: "bytes after the array",
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +281,58 @@ mod tests {
         assert_eq!(w.display, "");
         assert_eq!(w.class, "lock-screen");
         assert_eq!(SessionRecord::try_from(w).unwrap(), r);
+    }
+
+    fn records(n: usize) -> Vec<SessionRecord> {
+        (0..n)
+            .map(|i| SessionRecord {
+                id: i.to_string(),
+                user: format!("user{}", "x".repeat(i % 7)),
+                uid: 1000 + i as u32,
+                tty: (i % 3 == 0).then(|| format!("pts/{i}")),
+                display: (i % 4 == 1).then(|| ":0".to_owned()),
+                remote_host: (i % 2 == 0).then(|| "héllo.example".to_owned()),
+                service: "vestibule".into(),
+                leader: 100 + i as u32,
+                supervisor: 99 + i as u32,
+                class: SessionClass::User,
+                state: [SessionState::Active, SessionState::Locked, SessionState::Closing][i % 3],
+                since: 1_700_000_000 + i as u64,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_hand_encoder_writes_what_zvariant_writes_and_the_decoder_reads_it_back() {
+        use zbus::zvariant::{serialized::Context, to_bytes, BE, LE};
+        for n in [0, 1, 2, 5, 33] {
+            let recs = records(n);
+            let wire: Vec<WireSession> = recs.iter().map(WireSession::from).collect();
+            for (order, endian) in [(Order::Little, LE), (Order::Big, BE)] {
+                let mine = encode_list(recs.iter(), order);
+                let theirs = to_bytes(Context::new_dbus(endian, 0), &wire).unwrap();
+                assert_eq!(mine, theirs.bytes(), "n={n} {order:?}");
+                assert_eq!(decode_list(&mine, order).unwrap(), wire, "n={n} {order:?}");
+            }
+        }
+        assert_eq!(<Vec<WireSession>>::signature().as_str(), LIST_SIGNATURE);
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors_not_panics() {
+        let good = encode_list(records(3).iter(), Order::Little);
+        for cut in 0..good.len() {
+            assert!(decode_list(&good[..cut], Order::Little).is_err(), "cut at {cut}");
+        }
+        let mut long = good.clone();
+        long[0] = 0xff;
+        assert!(decode_list(&long, Order::Little).is_err());
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(&[0; 8]);
+        assert!(decode_list(&trailing, Order::Little).is_err());
+        let mut no_nul = good.clone();
+        let first_string_end = 8 + 4 + 1; // id "0": length, one byte, then its NUL
+        no_nul[first_string_end] = b'x';
+        assert!(decode_list(&no_nul, Order::Little).is_err());
     }
 }

@@ -13,8 +13,9 @@
 //! registers its PAM session with the agent and closes it in its own transaction when the agent
 //! asks.
 
+use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -24,6 +25,7 @@ use vestibule_agent::client::{CallError, Client, NewSession};
 use vestibule_agent::wire::WireSession;
 use vestibule_core::record::SessionRecord;
 use vestibule_e2e::*;
+use zbus::zvariant::OwnedValue;
 
 const NOBODY: u32 = 65534;
 const SIGTERM: i32 = nix::sys::signal::Signal::SIGTERM as i32;
@@ -31,6 +33,8 @@ const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
 const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
 const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
 const NO_SUCH_SESSION: &str = "org.vestibule.SessionAgent1.Error.NoSuchSession";
+const SESSION_IFACE: &str = "org.vestibule.SessionAgent1.Session";
+const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 
 /// A private dbus-daemon, killed when dropped.
 struct Bus {
@@ -155,6 +159,19 @@ fn state_path(work: &Work) -> PathBuf {
     work.path().join("run/vestibule/sessions.json")
 }
 
+/// The agent's journal, next to its snapshot.
+fn journal_path(work: &Work) -> PathBuf {
+    work.path().join("run/vestibule/sessions.json.journal")
+}
+
+/// Everything the agent has on disk: snapshot and journal.
+fn state_files(work: &Work) -> (Vec<u8>, Vec<u8>) {
+    (
+        fs::read(state_path(work)).unwrap(),
+        fs::read(journal_path(work)).unwrap_or_default(),
+    )
+}
+
 /// A stand-in session: a leader in its own process group and a supervisor, both `sleep`.
 struct Fake {
     leader: Child,
@@ -258,6 +275,17 @@ fn ctl(bus: &Bus, as_nobody: bool, args: &[&str]) -> Run {
 
 /// `dbus-send` to the agent as nobody (a client that is not ours, with argument types we choose).
 fn dbus_send(bus: &Bus, as_nobody: bool, method: &str, args: &[&str]) -> Run {
+    dbus_send_to(
+        bus,
+        as_nobody,
+        "/org/vestibule/SessionAgent1",
+        &format!("org.vestibule.SessionAgent1.{method}"),
+        args,
+    )
+}
+
+/// `dbus-send` of `member` (`interface.Method`) to the object at `path` of the agent.
+fn dbus_send_to(bus: &Bus, as_nobody: bool, path: &str, member: &str, args: &[&str]) -> Run {
     let mut cmd = if as_nobody {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "dbus-send"]);
@@ -269,9 +297,9 @@ fn dbus_send(bus: &Bus, as_nobody: bool, method: &str, args: &[&str]) -> Run {
         .args([
             "--print-reply",
             "--dest=org.vestibule.SessionAgent1",
-            "/org/vestibule/SessionAgent1",
+            path,
+            member,
         ])
-        .arg(format!("org.vestibule.SessionAgent1.{method}"))
         .args(args);
     wait_limited(spawn(&mut cmd), LIMIT)
 }
@@ -280,6 +308,48 @@ fn error_name(r: Result<impl std::fmt::Debug, CallError>) -> String {
     match r {
         Err(e) => e.name().unwrap_or("(transport error)").to_owned(),
         Ok(v) => panic!("expected an error, got {v:?}"),
+    }
+}
+
+/// `Properties.GetAll` of a session object.
+fn get_all(client: &Client, path: &str) -> Result<HashMap<String, OwnedValue>, CallError> {
+    let reply = client.connection().call_method(
+        Some("org.vestibule.SessionAgent1"),
+        path,
+        Some(PROPERTIES),
+        "GetAll",
+        &(SESSION_IFACE,),
+    )?;
+    Ok(reply.body().deserialize()?)
+}
+
+/// A method of a session object's `org.vestibule.SessionAgent1.Session`.
+fn call_object(client: &Client, path: &str, method: &str) -> Result<(), CallError> {
+    client.connection().call_method(
+        Some("org.vestibule.SessionAgent1"),
+        path,
+        Some(SESSION_IFACE),
+        method,
+        &(),
+    )?;
+    Ok(())
+}
+
+fn string(props: &HashMap<String, OwnedValue>, name: &str) -> String {
+    let v = props
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in {props:?}"));
+    String::try_from(v.try_clone().unwrap()).unwrap()
+}
+
+fn number(props: &HashMap<String, OwnedValue>, name: &str) -> u64 {
+    match &**props
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in {props:?}"))
+    {
+        zbus::zvariant::Value::U32(n) => u64::from(*n),
+        zbus::zvariant::Value::U64(n) => *n,
+        v => panic!("{name} = {v:?}"),
     }
 }
 
@@ -391,7 +461,7 @@ fn another_uid_may_not_see_close_or_lock_a_session() {
     client
         .register(&fake.registration("alice", 1000, "tty7"))
         .unwrap();
-    let before = fs::read(state_path(&work)).unwrap();
+    let before = state_files(&work);
 
     for args in [
         &["terminate-session", "1"][..],
@@ -438,11 +508,7 @@ fn another_uid_may_not_see_close_or_lock_a_session() {
 
     assert!(fake.leader_running(), "a refused close touched the session");
     assert_eq!(client.get("1").unwrap().state, "active");
-    assert_eq!(
-        fs::read(state_path(&work)).unwrap(),
-        before,
-        "a refused call changed the state"
-    );
+    assert_eq!(state_files(&work), before, "a refused call changed the state");
 }
 
 #[test]
@@ -493,7 +559,7 @@ fn bogus_calls_get_dbus_errors_and_change_nothing() {
     client
         .register(&fake.registration("alice", 1000, "tty7"))
         .unwrap();
-    let before = fs::read(state_path(&work)).unwrap();
+    let before = state_files(&work);
     let list_before = client.list().unwrap();
 
     assert_eq!(error_name(client.get("99")), NO_SUCH_SESSION);
@@ -554,6 +620,7 @@ fn bogus_calls_get_dbus_errors_and_change_nothing() {
         ("GetSessionByPid", &["string:1"][..]),
         ("LockSession", &["string:1", "string:2"][..]),
         ("RegisterSession", &["string:alice"][..]),
+        ("ListSessions", &["string:all"][..]),
     ] {
         let r = dbus_send(&bus, false, method, args);
         assert_ne!(r.code(), Some(0), "{method} {args:?}: {}", r.all());
@@ -584,11 +651,7 @@ fn bogus_calls_get_dbus_errors_and_change_nothing() {
 
     assert!(fake.leader_running());
     assert_eq!(client.list().unwrap(), list_before);
-    assert_eq!(
-        fs::read(state_path(&work)).unwrap(),
-        before,
-        "a bogus call changed the state"
-    );
+    assert_eq!(state_files(&work), before, "a bogus call changed the state");
 }
 
 #[test]
@@ -647,6 +710,289 @@ fn signals_reach_a_second_client() {
             "SessionRemoved 1 /org/vestibule/SessionAgent1/session/1",
         ]
     );
+}
+
+#[test]
+fn a_second_client_reads_a_session_objects_properties_and_sees_them_change() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let watcher = bus.client();
+    let fake = Fake::start();
+    let id = client
+        .register(&fake.registration("alice", 1000, "tty7"))
+        .unwrap();
+    fake.unregister_when_leader_ends(&bus, &id);
+    let path = client.session_path(&id).unwrap();
+    assert_eq!(path.as_str(), "/org/vestibule/SessionAgent1/session/1");
+
+    let props = get_all(&watcher, &path).unwrap();
+    assert_eq!(props.len(), 13, "{props:?}");
+    assert_eq!(string(&props, "Id"), "1");
+    assert_eq!(string(&props, "User"), "alice");
+    assert_eq!(number(&props, "Uid"), 1000);
+    assert_eq!(string(&props, "Tty"), "tty7");
+    assert_eq!(string(&props, "Display"), "");
+    assert_eq!(string(&props, "RemoteHost"), "");
+    assert_eq!(string(&props, "Service"), "vestibule");
+    assert_eq!(number(&props, "Leader"), u64::from(fake.leader.id()));
+    assert_eq!(number(&props, "Supervisor"), u64::from(fake.supervisor.id()));
+    assert_eq!(string(&props, "Class"), "user");
+    assert_eq!(string(&props, "State"), "active");
+    assert!(!bool::try_from(&*props["Locked"]).unwrap());
+    assert_eq!(number(&props, "Since"), client.get(&id).unwrap().since);
+    // One property, with Get.
+    let reply = watcher
+        .connection()
+        .call_method(
+            Some("org.vestibule.SessionAgent1"),
+            path.as_str(),
+            Some(PROPERTIES),
+            "Get",
+            &(SESSION_IFACE, "User"),
+        )
+        .unwrap();
+    let user: zbus::zvariant::OwnedValue = reply.body().deserialize().unwrap();
+    assert_eq!(String::try_from(user).unwrap(), "alice");
+    // Read-only, unknown names and other interfaces are refused with the standard errors.
+    let set = watcher.connection().call_method(
+        Some("org.vestibule.SessionAgent1"),
+        path.as_str(),
+        Some(PROPERTIES),
+        "Set",
+        &(SESSION_IFACE, "State", zbus::zvariant::Value::from("active")),
+    );
+    assert_eq!(
+        error_name(set.map_err(CallError::from)),
+        "org.freedesktop.DBus.Error.PropertyReadOnly"
+    );
+    let unknown = watcher.connection().call_method(
+        Some("org.vestibule.SessionAgent1"),
+        path.as_str(),
+        Some(PROPERTIES),
+        "Get",
+        &(SESSION_IFACE, "Password"),
+    );
+    assert_eq!(
+        error_name(unknown.map_err(CallError::from)),
+        "org.freedesktop.DBus.Error.UnknownProperty"
+    );
+
+    // The second client watches the object; locks through the manager and through the object
+    // both change State and Locked, each once.
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface(PROPERTIES)
+        .unwrap()
+        .member("PropertiesChanged")
+        .unwrap()
+        .path(path.as_str())
+        .unwrap()
+        .build();
+    let mut changes =
+        zbus::blocking::MessageIterator::for_match_rule(rule, watcher.connection(), Some(64)).unwrap();
+    client.lock(&id).unwrap();
+    client.lock(&id).unwrap(); // already locked: nothing changes, nothing is sent
+    call_object(&client, &path, "Unlock").unwrap();
+    call_object(&client, &path, "Lock").unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let msg = changes.next().unwrap().unwrap();
+        let (iface, changed, invalidated): (String, HashMap<String, OwnedValue>, Vec<String>) =
+            msg.body().deserialize().unwrap();
+        assert_eq!(iface, SESSION_IFACE);
+        assert!(invalidated.is_empty());
+        seen.push(format!(
+            "State={} Locked={}",
+            string(&changed, "State"),
+            bool::try_from(&*changed["Locked"]).unwrap()
+        ));
+    }
+    assert_eq!(
+        seen,
+        [
+            "State=locked Locked=true",
+            "State=active Locked=false",
+            "State=locked Locked=true"
+        ]
+    );
+    assert_eq!(string(&get_all(&watcher, &path).unwrap(), "State"), "locked");
+
+    // Terminate through the object: the session is closed and its object gone.
+    call_object(&client, &path, "Terminate").unwrap();
+    assert!(client.list().unwrap().is_empty());
+    assert_eq!(
+        error_name(get_all(&watcher, &path)),
+        "org.freedesktop.DBus.Error.UnknownObject"
+    );
+}
+
+#[test]
+fn another_uid_may_not_read_terminate_or_lock_a_session_object_but_its_owner_may() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let mut theirs = Fake::start();
+    let mut mine = Fake::start();
+    client
+        .register(&theirs.registration("alice", 1000, "tty7"))
+        .unwrap();
+    let own = client
+        .register(&mine.registration("nobody", NOBODY, "tty3"))
+        .unwrap();
+    mine.unregister_when_leader_ends(&bus, &own);
+    let theirs_path = "/org/vestibule/SessionAgent1/session/1";
+    let before = state_files(&work);
+
+    for (member, args) in [
+        ("org.vestibule.SessionAgent1.Session.Terminate", &[][..]),
+        ("org.vestibule.SessionAgent1.Session.Lock", &[][..]),
+        ("org.vestibule.SessionAgent1.Session.Unlock", &[][..]),
+        (
+            "org.freedesktop.DBus.Properties.GetAll",
+            &["string:org.vestibule.SessionAgent1.Session"][..],
+        ),
+        (
+            "org.freedesktop.DBus.Properties.Get",
+            &["string:org.vestibule.SessionAgent1.Session", "string:User"][..],
+        ),
+    ] {
+        let r = dbus_send_to(&bus, true, theirs_path, member, args);
+        assert_ne!(r.code(), Some(0), "{member}: {}", r.all());
+        assert!(r.stderr.contains(ACCESS_DENIED), "{member}: {}", r.all());
+        assert!(r.stderr.contains("uid 65534 may not"), "{member}: {}", r.all());
+        assert!(
+            !r.all().contains("alice"),
+            "{member} leaked the record: {}",
+            r.all()
+        );
+    }
+    let r = dbus_send_to(
+        &bus,
+        true,
+        theirs_path,
+        "org.vestibule.SessionAgent1.Session.Terminate",
+        &[],
+    );
+    assert!(
+        r.stderr.contains(
+            "uid 65534 may not close session 1 of uid 1000: a user may only act on their own sessions"
+        ),
+        "{}",
+        r.all()
+    );
+    let r = dbus_send(&bus, true, "GetSessionPath", &["string:1"]);
+    assert!(r.stderr.contains(ACCESS_DENIED), "{}", r.all());
+    assert!(theirs.leader_running(), "a refused Terminate touched the session");
+    assert_eq!(client.get("1").unwrap().state, "active");
+    assert_eq!(state_files(&work), before, "a refused call changed the state");
+
+    // The owner reads, locks and terminates their own session through its object; unlocking
+    // stays root's.
+    let own_path = format!("/org/vestibule/SessionAgent1/session/{own}");
+    let r = dbus_send_to(
+        &bus,
+        true,
+        &own_path,
+        "org.freedesktop.DBus.Properties.Get",
+        &["string:org.vestibule.SessionAgent1.Session", "string:User"],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.all());
+    assert!(r.stdout.contains("\"nobody\""), "{}", r.stdout);
+    let r = dbus_send(&bus, true, "GetSessionPath", &[&format!("string:{own}")]);
+    assert!(r.stdout.contains(&own_path), "{}", r.all());
+    let r = dbus_send_to(
+        &bus,
+        true,
+        &own_path,
+        "org.vestibule.SessionAgent1.Session.Lock",
+        &[],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.all());
+    assert_eq!(client.get(&own).unwrap().state, "locked");
+    let r = dbus_send_to(
+        &bus,
+        true,
+        &own_path,
+        "org.vestibule.SessionAgent1.Session.Unlock",
+        &[],
+    );
+    assert!(r.stderr.contains(ACCESS_DENIED), "{}", r.all());
+    let r = dbus_send_to(
+        &bus,
+        true,
+        &own_path,
+        "org.vestibule.SessionAgent1.Session.Terminate",
+        &[],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.all());
+    assert_eq!(mine.leader_signal(), Some(SIGTERM));
+    assert_eq!(ids(&client.list().unwrap()), ["1"]);
+}
+
+#[test]
+fn the_journal_is_replayed_after_a_restart_and_a_torn_last_line_is_skipped() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let fakes: Vec<Fake> = (0..3).map(|_| Fake::start()).collect();
+    for (i, f) in fakes.iter().enumerate() {
+        client
+            .register(&f.registration(&format!("user{i}"), 1000 + i as u32, &format!("tty{}", i + 2)))
+            .unwrap();
+    }
+    client.lock("1").unwrap();
+    client.unregister("2").unwrap();
+    let listed = client.list().unwrap();
+    assert_eq!(ids(&listed), ["1", "3"]);
+    agent.stop();
+
+    // The changes since the agent started are journal lines (the snapshot is the start's).
+    let journal = fs::read_to_string(journal_path(&work)).unwrap();
+    let ops: Vec<&str> = journal
+        .lines()
+        .map(|l| l.split('"').nth(3).unwrap_or("?"))
+        .collect();
+    assert_eq!(ops, ["add", "add", "add", "state", "remove"], "{journal}");
+    // A crash in the middle of appending the removal of session 3: a torn last line.
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(journal_path(&work))
+        .unwrap();
+    f.write_all(br#"{"op":"remove","id":3"#).unwrap();
+    drop(f);
+
+    let _agent = Agent::start(&work, &bus);
+    assert_eq!(
+        client.list().unwrap(),
+        listed,
+        "the same sessions, session 1 still locked"
+    );
+    let log = work.read("agent.log");
+    assert!(log.contains("torn"), "{log}");
+    // Reloading compacted: everything is in the snapshot, the journal starts empty.
+    assert_eq!(fs::read(journal_path(&work)).unwrap().len(), 0);
+    let snapshot = fs::read_to_string(state_path(&work)).unwrap();
+    assert!(snapshot.contains("user0") && snapshot.contains("user2") && !snapshot.contains("user1"));
+    // Objects are exported again for the sessions that are still there, and only for them.
+    let props = get_all(&client, "/org/vestibule/SessionAgent1/session/3").unwrap();
+    assert_eq!(string(&props, "User"), "user2");
+    assert_eq!(
+        error_name(get_all(&client, "/org/vestibule/SessionAgent1/session/2")),
+        "org.freedesktop.DBus.Error.UnknownObject"
+    );
+    // Ids go on after the highest ever handed out.
+    let next = Fake::start();
+    assert_eq!(
+        client
+            .register(&next.registration("carol", 1002, "tty9"))
+            .unwrap(),
+        "4"
+    );
+    drop(fakes);
 }
 
 #[test]
@@ -888,6 +1234,41 @@ fn committed_introspection_matches_the_running_service() {
         interfaces(&live),
         "data/dbus/org.vestibule.SessionAgent1.xml is not what the agent serves: regenerate it with \
          VESTIBULE_BLESS=1 cargo test -p vestibule-e2e --test agent committed_introspection"
+    );
+
+    // A session object: data/dbus/org.vestibule.SessionAgent1.Session.xml.
+    let fake = Fake::start();
+    let id = client
+        .register(&fake.registration("alice", 1000, "tty7"))
+        .unwrap();
+    let reply = client
+        .connection()
+        .call_method(
+            Some("org.vestibule.SessionAgent1"),
+            client.session_path(&id).unwrap().as_str(),
+            Some("org.freedesktop.DBus.Introspectable"),
+            "Introspect",
+            &(),
+        )
+        .unwrap();
+    let live: String = reply.body().deserialize().unwrap();
+    let committed_path = tests_dir()
+        .parent()
+        .unwrap()
+        .join("data/dbus/org.vestibule.SessionAgent1.Session.xml");
+    if std::env::var_os("VESTIBULE_BLESS").is_some() {
+        fs::write(&committed_path, &live).unwrap();
+    }
+    let committed = fs::read_to_string(&committed_path).unwrap_or_default();
+    assert_eq!(
+        interfaces(&committed),
+        interfaces(&live),
+        "data/dbus/org.vestibule.SessionAgent1.Session.xml is not what a session object serves: \
+         regenerate it with VESTIBULE_BLESS=1 cargo test -p vestibule-e2e --test agent committed_introspection"
+    );
+    assert!(
+        live.contains(r#"<property name="State" type="s" access="read""#),
+        "{live}"
     );
 }
 
