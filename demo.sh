@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh [--plain] -- try Vestibule's console login on a demo PAM stack: no account is created, no
-# file under /etc is touched. By default the full-screen greeter; --plain gives the line mode.
+# file under /etc is touched. By default the full-screen greeter (vestibule-tui); --plain gives the
+# line mode (vestibule-login).
 # Demo accounts (pam_python, data/demo/demo_accounts.py):
 #   alice / wonderland    bob / builder    carol / expired (must choose a new password)
 #   dave is locked
@@ -11,12 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 scripts/install-deps.sh
-cargo build --release --locked -p vestibule-tui
+cargo build --release --locked -p vestibule-tui -p vestibule-login
 
 demo=$(mktemp -d /tmp/vestibule-demo.XXXXXX)
 trap 'rm -rf "$demo"' EXIT
 mkdir -p "$demo/pam.d"
-cp target/release/vestibule-tui data/demo/demo_accounts.py data/demo/session.sh "$demo/"
+cp target/release/vestibule-tui target/release/vestibule-login data/demo/demo_accounts.py data/demo/session.sh "$demo/"
 sed -e "s|@DEMO_DIR@|$demo|g" -e "s|@STATE@|$demo/state|g" data/demo/pam.d/vestibule.in >"$demo/pam.d/vestibule"
 touch "$demo/state"
 chmod 755 "$demo" "$demo/pam.d"
@@ -41,10 +42,12 @@ poweroff = []
 reboot = []
 CONFIG
 chmod 644 "$demo/config.toml" "$demo/issue"
+program=vestibule-tui
 mode=(--config "$demo/config.toml")
 if [ "${1:-}" = "--plain" ]; then
 	shift
-	mode=(--plain)
+	program=vestibule-login
+	mode=()
 fi
 
 run=()
@@ -58,8 +61,8 @@ cat <<'BANNER'
 
 BANNER
 set +e
-"${run[@]}" env TERM="${TERM:-linux}" "$demo/vestibule-tui" "${mode[@]}" --pam-confdir "$demo/pam.d" \
+"${run[@]}" env TERM="${TERM:-linux}" "$demo/$program" "${mode[@]}" --pam-confdir "$demo/pam.d" \
 	--fail-delay-ms 1000 -- "$demo/session.sh" "$@"
 status=$?
 set -e
-echo "demo: vestibule-tui exited with status $status"
+echo "demo: $program exited with status $status"

@@ -200,7 +200,21 @@ impl From<Output> for Run {
     }
 }
 
-/// Builds the `vestibule-tui --plain` command line for a rendered service.
+/// Builds the `vestibule-login` command line (the line mode's own binary) for a rendered service.
+pub fn login_args(work: &Work, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        binary("vestibule-login").to_string_lossy().into_owned(),
+        "--pam-confdir".into(),
+        work.pam_dir().to_string_lossy().into_owned(),
+        "--fail-delay-ms".into(),
+        "10".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Builds the `vestibule-tui --plain` command line (the same line mode inside the full-screen
+/// greeter's binary) for a rendered service.
 pub fn plain_args(work: &Work, extra: &[&str]) -> Vec<String> {
     let mut args = vec![
         binary("vestibule-tui").to_string_lossy().into_owned(),

@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use vestibule_e2e::*;
 
 fn login(work: &Work, extra: &[&str], input: &str) -> Run {
-    run_with_input(sandboxed(work, &plain_args(work, extra)), input, LIMIT)
+    run_with_input(sandboxed(work, &login_args(work, extra)), input, LIMIT)
 }
 
 /// Position of `needle` in `text`, panicking with the text if absent.
@@ -117,10 +117,10 @@ fn pam_deny_ends_after_three_tries_without_touching_the_account() {
 
 // ---- sessions that end badly ------------------------------------------------------------------
 
-/// Starts `vestibule-tui --user alice -- sh -c SCRIPT` (permit template) in the sandbox.
+/// Starts `vestibule-login --user alice -- sh -c SCRIPT` (permit template) in the sandbox.
 fn start_session(work: &Work, script: &str) -> Child {
     work.service("permit", &[("RECORD", "tag=x")]);
-    let args = plain_args(work, &["--user", "alice", "--", "sh", "-c", script]);
+    let args = login_args(work, &["--user", "alice", "--", "sh", "-c", script]);
     spawn(&mut sandboxed(work, &args))
 }
 
@@ -139,14 +139,14 @@ fn alive(pid: i32) -> bool {
     }
 }
 
-/// The pid `sup.pid` names, checked to be vestibule-tui before we signal it.
+/// The pid `sup.pid` names, checked to be vestibule-login before we signal it.
 fn supervisor_pid(work: &Work) -> i32 {
     let pid = read_pid(&work.path().join("sup.pid"));
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     assert_eq!(
         comm.trim_end(),
-        "vestibule-tui",
-        "the session's parent should be vestibule-tui"
+        "vestibule-login",
+        "the session's parent should be vestibule-login"
     );
     pid
 }
@@ -416,10 +416,10 @@ fn pam_unix_expired_password_change_then_new_password_works_and_old_does_not() {
     .unwrap();
     std::fs::write(w.join("in2"), format!("carol\n{new}\n")).unwrap();
     std::fs::write(w.join("in3"), "carol\ncarol-pw-1\n").unwrap();
-    // $1 = vestibule-tui, $2 = work dir, $3 = PAM config dir.
+    // $1 = vestibule-login, $2 = work dir, $3 = PAM config dir.
     let script = r#"
         for n in 1 2 3; do
-            "$1" --plain --pam-confdir "$3" --fail-delay-ms 10 --max-tries 1 \
+            "$1" --pam-confdir "$3" --fail-delay-ms 10 --max-tries 1 \
                 -- sh -c 'echo "SESSION-RAN $(id -un)"' <"$2/in$n" >"$2/out$n" 2>"$2/err$n"
             echo $? >"$2/rc$n"
         done
@@ -429,7 +429,7 @@ fn pam_unix_expired_password_change_then_new_password_works_and_old_does_not() {
         "-c",
         script,
         "sh",
-        binary("vestibule-tui").to_str().unwrap(),
+        binary("vestibule-login").to_str().unwrap(),
         w.to_str().unwrap(),
         work.pam_dir().to_str().unwrap(),
     ]
@@ -554,11 +554,11 @@ fn in_a_real_terminal_the_password_is_not_echoed_but_the_name_is() {
     let tmux = Tmux::new(&work);
     let run_sh = tests_dir().join("sandbox/run.sh");
     let line = format!(
-        "{} {} {} --plain --pam-confdir {} --fail-delay-ms 10 -- sh -c 'echo SESSION-OK; sleep 1'; \
+        "{} {} {} --pam-confdir {} --fail-delay-ms 10 -- sh -c 'echo SESSION-OK; sleep 1'; \
          echo EXIT=$?; sleep 60",
         run_sh.display(),
         work.path().display(),
-        binary("vestibule-tui").display(),
+        binary("vestibule-login").display(),
         work.pam_dir().display(),
     );
     tmux.tmux(&["new-session", "-d", "-s", "login", "-x", "100", "-y", "30", &line]);
@@ -590,13 +590,13 @@ fn a_console_login_gives_the_session_its_own_session_and_controlling_terminal() 
     work.service("permit", &[("RECORD", "tag=console")]);
     let tmux = Tmux::new(&work);
     let run_sh = tests_dir().join("sandbox/run.sh");
-    // `setsid -w`: vestibule-tui leads its own session on the terminal, as under getty or systemd.
+    // `setsid -w`: vestibule-login leads its own session on the terminal, as under getty or systemd.
     let w = work.path().display();
     let line = format!(
-        "{} {w} setsid -w {} --plain --pam-confdir {} --user alice -- \
+        "{} {w} setsid -w {} --pam-confdir {} --user alice -- \
          sh -c 'echo $$ $(ps -o sid=,tpgid= -p $$) > {w}/ctty; tty > {w}/tty'; echo EXIT=$?; sleep 60",
         run_sh.display(),
-        binary("vestibule-tui").display(),
+        binary("vestibule-login").display(),
         work.pam_dir().display(),
     );
     tmux.tmux(&["new-session", "-d", "-s", "login", "-x", "100", "-y", "30", &line]);
@@ -635,9 +635,9 @@ fn the_demo_runs_unprivileged_and_says_whose_session_it_is() {
             .args(args);
         cmd
     };
-    let tui = binary("vestibule-tui");
+    let login = binary("vestibule-login");
     for path in [
-        tui.clone(),
+        login.clone(),
         demo.join("demo_accounts.py"),
         work.pam_dir().join("vestibule"),
     ] {
@@ -647,7 +647,7 @@ fn the_demo_runs_unprivileged_and_says_whose_session_it_is() {
         assert!(ok.success(), "{} is not readable by nobody", path.display());
     }
 
-    let args = plain_args(&work, &["--", "sh", "-c", "echo $VESTIBULE_DEMO"]);
+    let args = login_args(&work, &["--", "sh", "-c", "echo $VESTIBULE_DEMO"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = run_with_input(as_nobody(&args), "alice\nwonderland\n", LIMIT);
     assert_eq!(run.code(), Some(0), "{}", run.all());

@@ -1,4 +1,4 @@
-//! Hostile and broken PAM modules against `vestibule-tui --plain`: terminal escapes, floods,
+//! Hostile and broken PAM modules against `vestibule-login`: terminal escapes, floods,
 //! malformed conversation calls from C, a module that crashes. The screen must stay intact, the
 //! login must either go on normally or fail with a clear message, and nothing may open a session
 //! that should not exist.
@@ -12,7 +12,7 @@ use vestibule_e2e::*;
 const CONV_ERR_MSG: &str = "Login failed: the login screen could not answer a question.";
 
 fn login(work: &Work, extra: &[&str], input: &str) -> Run {
-    run_with_input(sandboxed(work, &plain_args(work, extra)), input, LIMIT)
+    run_with_input(sandboxed(work, &login_args(work, extra)), input, LIMIT)
 }
 
 /// hostile.py in `mode`, session `command`, answering "alice" / "secret1".
@@ -229,12 +229,12 @@ fn c_huge_password_prompt_is_shown_cut_short_and_answered() {
 #[test]
 fn c_module_that_crashes_takes_the_login_down_without_a_session() {
     let (work, run) = cconv("crash");
-    // run.sh runs vestibule-tui as a child and exits with its status: 128 + SIGSEGV.
+    // run.sh runs vestibule-login as a child and exits with its status: 128 + SIGSEGV.
     assert_eq!(run.status.signal(), None, "run.sh itself must not die");
     assert_eq!(
         run.code(),
         Some(128 + 11),
-        "vestibule-tui should die by SIGSEGV (the module writes through NULL): {}",
+        "vestibule-login should die by SIGSEGV (the module writes through NULL): {}",
         run.all()
     );
     let rec = work.record();

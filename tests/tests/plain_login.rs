@@ -1,9 +1,13 @@
-//! `vestibule-tui --plain` end to end: real libpam, real modules, real accounts in the sandbox.
+//! The line mode end to end: real libpam, real modules, real accounts in the sandbox. Most tests
+//! run `vestibule-login`, the line mode's own binary; the last ones check that
+//! `vestibule-tui --plain` behaves the same, word for word.
+
+use std::process::Command;
 
 use vestibule_e2e::*;
 
 fn login(work: &Work, extra: &[&str], input: &str) -> Run {
-    run_with_input(sandboxed(work, &plain_args(work, extra)), input, LIMIT)
+    run_with_input(sandboxed(work, &login_args(work, extra)), input, LIMIT)
 }
 
 const SHOW: &str = "echo \"user=$(id -un) home=$PWD HOME=$HOME USER=$USER SHELL=$SHELL T=$VESTIBULE_TEST E=[$VESTIBULE_EMPTY] TYPE=$XDG_SESSION_TYPE CLASS=$XDG_SESSION_CLASS\"; exit 7";
@@ -150,4 +154,108 @@ fn an_authenticated_name_without_an_account_is_refused_and_logged() {
             .any(|l| l.contains("FAILED LOGIN ON ? FOR 'ghost'") && l.contains("no account named")),
         "{log:?}"
     );
+}
+
+// ---- vestibule-tui --plain is the same line mode -----------------------------------------------
+
+/// One login through both binaries, each in its own work dir with the same service: exit status,
+/// stdout and stderr must match (the program's own name aside), and so must the PAM calls.
+fn same_in_both(service: &str, vars: &[(&str, &str)], extra: &[&str], input: &str) {
+    let runs: Vec<(Run, Vec<String>)> = [login_args, plain_args]
+        .iter()
+        .map(|args| {
+            let work = Work::new();
+            work.service(service, vars);
+            let run = run_with_input(sandboxed(&work, &args(&work, extra)), input, LIMIT);
+            let calls = (work.record().iter())
+                .map(|r| format!("{} {:#x} {} {}", r.function, r.flags, r.user, r.tty))
+                .collect();
+            (run, calls)
+        })
+        .collect();
+    let (login, tui) = (&runs[0], &runs[1]);
+    let same = |s: &str| s.replace("vestibule-tui", "vestibule-login");
+    assert_eq!(
+        login.0.code(),
+        tui.0.code(),
+        "login:\n{}\ntui:\n{}",
+        login.0.all(),
+        tui.0.all()
+    );
+    assert_eq!(login.0.stdout, same(&tui.0.stdout), "{extra:?}");
+    assert_eq!(login.0.stderr, same(&tui.0.stderr), "{extra:?}");
+    assert_eq!(login.1, tui.1, "PAM calls for {extra:?}");
+}
+
+#[test]
+fn vestibule_tui_plain_logs_in_the_same_way() {
+    same_in_both("accounts", &[], &["--", "sh", "-c", SHOW], "alice\nsecret1\n");
+    same_in_both("accounts", &[], &["--", "true"], "alice\nnope\nalice\nsecret1\n");
+    same_in_both(
+        "accounts",
+        &[],
+        &["--max-tries", "2", "--", "true"],
+        "alice\na\nalice\nb\n",
+    );
+    same_in_both("accounts", &[], &["--user", "alice", "--", "true"], "");
+    same_in_both(
+        "permit",
+        &[("RECORD", "tag=ghost")],
+        &["--user", "ghost", "--", "true"],
+        "",
+    );
+}
+
+#[test]
+fn both_binaries_read_the_same_command_line() {
+    let login = binary("vestibule-login");
+    let tui = binary("vestibule-tui");
+    let run = |bin: &std::path::Path, plain: bool, args: &[&str]| {
+        let mut cmd = Command::new(bin);
+        if plain {
+            cmd.arg("--plain");
+        }
+        let out = cmd.args(args).output().expect("run the binary");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    for bad in [
+        &["--max-tries", "0"][..],
+        &["--max-tries", "101"],
+        &["--max-tries", "x"],
+        &["--fail-delay-ms", "-5"],
+        &["--user"],
+        &["--user", "a", "--user", "b"],
+        &["--nosuchflag"],
+        &["true"],
+    ] {
+        assert_eq!(run(&login, false, bad).0, Some(2), "vestibule-login {bad:?}");
+        assert_eq!(run(&tui, true, bad).0, Some(2), "vestibule-tui --plain {bad:?}");
+    }
+    for (bin, plain) in [(&login, false), (&tui, true)] {
+        let (code, help) = run(bin, plain, &["--help"]);
+        assert_eq!(code, Some(0));
+        for flag in [
+            "--user",
+            "--tty",
+            "--pam-confdir",
+            "--max-tries",
+            "--fail-delay-ms",
+            "--agent-bus",
+        ] {
+            assert!(
+                help.contains(flag),
+                "{flag} missing from {}'s help:\n{help}",
+                bin.display()
+            );
+        }
+        let (code, version) = run(bin, plain, &["--version"]);
+        assert_eq!(code, Some(0));
+        assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
+    }
+    // A PAM config dir without the service is refused before anything starts.
+    let (code, _) = run(&login, false, &["--pam-confdir", "/nonexistent", "--", "true"]);
+    assert_eq!(code, Some(2));
 }

@@ -1,14 +1,12 @@
 //! vestibule-tui: console login. Without flags, the full-screen greeter (`greeter.rs`: state in
 //! `app.rs`, drawing in `view.rs`, PAM in `pam_worker.rs`); `--plain` is the login(1)-style line
-//! mode.
+//! mode, the same as the `vestibule-login` binary (crate `vestibule-login`).
 
 mod app;
 mod capslock;
 mod greeter;
 mod input;
 mod issue;
-mod line_input;
-mod plain;
 mod signals;
 mod terminal;
 mod view;
@@ -17,8 +15,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use vestibule_core::ConfigDir;
-use vestibule_greeter::config;
+use vestibule_greeter::{agent_link, config};
+use vestibule_login::{config_dir, init_logging, plain};
 
 /// Console login for Vestibule.
 #[derive(Debug, Parser)]
@@ -97,52 +95,19 @@ fn main() {
         });
         std::process::exit(code);
     }
-    let code = plain::run(plain::PlainArgs {
-        user: cli.user,
-        tty: cli.tty,
-        config,
-        max_tries: cli.max_tries.unwrap_or(3),
-        fail_delay: Duration::from_millis(cli.fail_delay_ms.unwrap_or(2000)),
-        command: cli.command,
-        agent_bus: cli.agent_bus,
-    });
+    // The greeter's agent client (zbus) is linked here anyway, so the line mode uses it too.
+    let code = plain::run(
+        plain::PlainArgs {
+            program: "vestibule-tui",
+            user: cli.user,
+            tty: cli.tty,
+            config,
+            max_tries: cli.max_tries.unwrap_or(3),
+            fail_delay: Duration::from_millis(cli.fail_delay_ms.unwrap_or(2000)),
+            command: cli.command,
+            agent_bus: cli.agent_bus,
+        },
+        agent_link::run_session,
+    );
     std::process::exit(code);
-}
-
-/// An alternative PAM config dir lets the caller choose the authentication rules, so it is
-/// refused whenever this process has privileges its caller does not (setuid or setgid).
-fn config_dir(dir: Option<PathBuf>) -> Result<ConfigDir, String> {
-    let Some(dir) = dir else {
-        return Ok(ConfigDir::System);
-    };
-    let elevated =
-        nix::unistd::getuid() != nix::unistd::geteuid() || nix::unistd::getgid() != nix::unistd::getegid();
-    if elevated {
-        return Err("--pam-confdir is refused in a setuid/setgid program".into());
-    }
-    if !dir.join("vestibule").is_file() {
-        return Err(format!("no PAM service file {}", dir.join("vestibule").display()));
-    }
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| format!("cannot use PAM config dir {}: {e}", dir.display()))?;
-    Ok(ConfigDir::Override(dir))
-}
-
-/// Diagnostics go to stderr when `VESTIBULE_LOG` names a level (`error` … `debug` shows every PAM
-/// call, `trace`); by default the front end itself reports what a user must know. A plain level
-/// rather than a filter language keeps start-up cheap: this runs before every login.
-fn init_logging() {
-    let Some(level) = std::env::var("VESTIBULE_LOG")
-        .ok()
-        .and_then(|v| v.parse::<tracing::Level>().ok())
-    else {
-        // Nothing asked for: no subscriber at all (measured: its set-up adds ~170 KiB to a login).
-        return;
-    };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
 }

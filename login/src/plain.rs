@@ -10,17 +10,22 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use vestibule_core::{
-    login, AuthLog, ConfigDir, ConvError, Conversation, Identity, Items, LoginOptions, Message, Secret,
-    Service, SessionCommand, SessionSpec, TerminalMode,
+    login, AuthLog, ConfigDir, ConvError, Conversation, Identity, Items, LoginOptions, Message, OpenSession,
+    Secret, Service, SessionCommand, SessionError, SessionReport, SessionSpec, TerminalMode,
 };
 
 use crate::line_input::{read_line, EchoOff};
-use vestibule_greeter::agent_link;
 
 /// Answers PAM from standard input.
 pub struct PlainConversation {
     /// Standard input is a terminal: turn echo off for hidden prompts, and let it echo the rest.
     terminal: bool,
+}
+
+impl Default for PlainConversation {
+    fn default() -> PlainConversation {
+        PlainConversation::new()
+    }
 }
 
 impl PlainConversation {
@@ -77,6 +82,8 @@ impl Conversation for PlainConversation {
 /// What the plain login was asked to do.
 #[derive(Debug, Clone)]
 pub struct PlainArgs {
+    /// The program's name for its own messages (`vestibule-login`, `vestibule-tui`).
+    pub program: &'static str,
     pub user: Option<String>,
     pub tty: Option<String>,
     pub config: ConfigDir,
@@ -88,9 +95,18 @@ pub struct PlainArgs {
 }
 
 /// Runs one login and its session; returns the process exit code.
-pub fn run(args: PlainArgs) -> i32 {
+///
+/// `run_session` runs the open session and tells the session agent on `agent_bus` about it: it
+/// is the caller's because each binary brings its own agent client (`vestibule-login` a small
+/// one of its own, `vestibule-tui` the zbus one its greeter already links), so neither links
+/// the other's.
+pub fn run<F>(args: PlainArgs, run_session: F) -> i32
+where
+    F: FnOnce(OpenSession, &SessionSpec, Option<String>) -> Result<SessionReport, SessionError>,
+{
+    let program = args.program;
     if let Err(e) = vestibule_core::catch_interrupts() {
-        eprintln!("vestibule-tui: cannot install signal handlers: {e}");
+        eprintln!("{program}: cannot install signal handlers: {e}");
         return 1;
     }
     let stdin_is_tty = io::stdin().is_terminal();
@@ -134,16 +150,16 @@ pub fn run(args: PlainArgs) -> i32 {
         term: std::env::var("TERM").ok(),
         ..SessionSpec::default()
     };
-    let result = agent_link::run_session(session, &spec, args.agent_bus.clone());
+    let result = run_session(session, &spec, args.agent_bus.clone());
     match result {
         Ok(report) => {
             if let Err(rc) = report.closed {
-                eprintln!("vestibule-tui: the session was not closed cleanly: {rc}");
+                eprintln!("{program}: the session was not closed cleanly: {rc}");
             }
             report.end.exit_code()
         }
         Err(e) => {
-            eprintln!("vestibule-tui: {e}");
+            eprintln!("{program}: {e}");
             interrupted_code().unwrap_or(1)
         }
     }
@@ -156,7 +172,7 @@ fn interrupted_code() -> Option<i32> {
 
 /// A console login (root, session leader on a terminal, like getty's child) gives the session its
 /// own controlling terminal; otherwise the session shares ours in the foreground.
-pub(crate) fn terminal_mode(stdin_is_tty: bool) -> TerminalMode {
+pub fn terminal_mode(stdin_is_tty: bool) -> TerminalMode {
     let pid = nix::unistd::getpid();
     let leader = nix::unistd::getsid(None).is_ok_and(|sid| sid == pid);
     match stdin_is_tty {
@@ -167,7 +183,7 @@ pub(crate) fn terminal_mode(stdin_is_tty: bool) -> TerminalMode {
 }
 
 /// `tty1` for `/dev/tty1`, `pts/3` for `/dev/pts/3`: PAM_TTY as login(1) sets it.
-pub(crate) fn stdin_tty_name() -> Option<String> {
+pub fn stdin_tty_name() -> Option<String> {
     let path = nix::unistd::ttyname(io::stdin()).ok()?;
     let name = path.to_string_lossy();
     Some(name.strip_prefix("/dev/").unwrap_or(&name).to_owned())
