@@ -9,12 +9,17 @@
 # util-linux (unshare, setpriv), tmux (tests in a real terminal), gcc + pkg-config (C fixtures),
 # dbus-daemon (the session agent's tests run a private bus with the shipped policy) + dbus-bin
 # (dbus-send: the tests' client that is not ours, sending wrong argument types), systemd
-# (systemd-analyze verify checks the shipped units; nothing is started: PID 1 is not systemd here).
+# (systemd-analyze verify checks the shipped units; nothing is started: PID 1 is not systemd here),
+# libgtk-4-dev (the desktop greeter; GTK 4.8) + fonts-dejavu-core (text to draw), xvfb (the X
+# server its tests run on) + xdotool (typing into it) + x11-utils (xdpyinfo: is the server up) +
+# x11-xserver-utils (xsetroot: a known colour under the lock screen) + imagemagick (screenshots)
+# + python3-xlib (a window manager's close request, sent by the tests).
 # With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS), dpkg-dev
 # (dpkg-buildflags: the C baseline is built with Debian's hardening flags).
 set -euo pipefail
 
-packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd)
+packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd
+	libgtk-4-dev fonts-dejavu-core xvfb xdotool x11-utils x11-xserver-utils imagemagick python3-xlib)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(valgrind hyperfine time dpkg-dev)
 fi

@@ -21,6 +21,7 @@ mod session;
 mod sys;
 pub mod tracker;
 mod transaction;
+mod unlock;
 
 pub use authlog::{AuthLog, Severity};
 pub use code::PamCode;
@@ -36,3 +37,4 @@ pub use session::{
 pub use sys::{catch_interrupts, pending_interrupt, take_interrupt};
 pub use tracker::SessionTracker;
 pub use transaction::{flags, ConfigDir, Items, Scripted, Service, StartError, Transaction};
+pub use unlock::{unlock, UnlockError, UnlockOptions};

@@ -33,6 +33,8 @@ pub struct Config {
     pub greeter: Greeter,
     pub sessions: Sessions,
     pub power: Power,
+    /// Keys only the desktop greeter and lock screen read.
+    pub desktop: Desktop,
 }
 
 /// How the login card looks and behaves.
@@ -141,6 +143,30 @@ impl Default for Power {
     }
 }
 
+/// The desktop greeter's own keys; the rest of the file means the same to both greeters.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Desktop {
+    /// A GTK CSS file loaded over the built-in style (greeter and lock screen); empty: none.
+    pub css: PathBuf,
+    /// Offer a list of the accounts that can log in instead of a bare name field.
+    pub user_list: bool,
+    /// Accounts listed: uid in this range and a login shell (not nologin/false).
+    pub min_uid: u32,
+    pub max_uid: u32,
+}
+
+impl Default for Desktop {
+    fn default() -> Self {
+        Desktop {
+            css: PathBuf::new(),
+            user_list: true,
+            min_uid: 1000,
+            max_uid: 59999,
+        }
+    }
+}
+
 fn mask<'de, D: Deserializer<'de>>(d: D) -> Result<Option<char>, D::Error> {
     let s = String::deserialize(d)?;
     let mut chars = s.chars();
@@ -220,6 +246,15 @@ impl Config {
 
     /// Rules that span several keys.
     fn check(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        if self.desktop.min_uid > self.desktop.max_uid {
+            let (line, column) = line_column(text, text.find("min_uid").unwrap_or(0));
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                reason: "min_uid must not be greater than max_uid".into(),
+            });
+        }
         let p = &self.power;
         if p.poweroff_key == p.reboot_key && !p.poweroff.is_empty() && !p.reboot.is_empty() {
             let at = text

@@ -10,5 +10,6 @@ pub mod desktop_entry;
 pub mod pam_worker;
 pub mod sessions;
 pub mod state;
+pub mod unlock_worker;
 
 pub use pam_worker::PamEvent;

@@ -49,10 +49,12 @@ pub enum Report {
     Note(String),
     /// The session ended because this signal asked the greeter to stop.
     Terminated(nix::sys::signal::Signal),
+    /// A lock screen's attempt succeeded: the session may be shown again.
+    Unlocked,
 }
 
 /// A conversation that hands each call to the UI and waits for its answers.
-struct ChannelConversation {
+pub(crate) struct ChannelConversation {
     to_ui: Sender<Report>,
     from_ui: std::sync::Arc<std::sync::Mutex<Receiver<ToWorker>>>,
     /// Once cancelled, every later call is cancelled too: the login is over.
@@ -60,6 +62,17 @@ struct ChannelConversation {
 }
 
 impl ChannelConversation {
+    pub(crate) fn new(
+        to_ui: Sender<Report>,
+        from_ui: std::sync::Arc<std::sync::Mutex<Receiver<ToWorker>>>,
+    ) -> ChannelConversation {
+        ChannelConversation {
+            to_ui,
+            from_ui,
+            cancelled: false,
+        }
+    }
+
     fn next(&self) -> Option<ToWorker> {
         self.from_ui.lock().ok()?.recv().ok()
     }
@@ -131,11 +144,7 @@ fn work(
     from_ui: Receiver<ToWorker>,
 ) {
     let from_ui = std::sync::Arc::new(std::sync::Mutex::new(from_ui));
-    let conversation = ChannelConversation {
-        to_ui: to_ui.clone(),
-        from_ui: from_ui.clone(),
-        cancelled: false,
-    };
+    let conversation = ChannelConversation::new(to_ui.clone(), from_ui.clone());
     let session = match login(Service::Login, &options, Box::new(conversation)) {
         Ok(s) => s,
         Err(e) => {
@@ -201,11 +210,7 @@ mod tests {
     fn conversation() -> (ChannelConversation, Receiver<Report>, Sender<ToWorker>) {
         let (to_ui, from_worker) = mpsc::channel();
         let (to_worker, from_ui) = mpsc::channel();
-        let c = ChannelConversation {
-            to_ui,
-            from_ui: Arc::new(Mutex::new(from_ui)),
-            cancelled: false,
-        };
+        let c = ChannelConversation::new(to_ui, Arc::new(Mutex::new(from_ui)));
         (c, from_worker, to_worker)
     }
 

@@ -1,6 +1,268 @@
-//! Placeholder: the GTK greeter and lock screen are built under their own issue.
+//! `vestibule-gtk`: the desktop greeter, and with `--lock` / `--lock-daemon` the lock screen.
 
-fn main() {
-    eprintln!("vestibule-gtk: the desktop greeter is not built yet");
-    std::process::exit(2);
+mod agent_watch;
+mod bridge;
+mod card;
+mod clock;
+mod conversation_view;
+mod greeter;
+mod lock;
+mod probe;
+mod signals;
+mod style;
+mod users;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::Duration;
+
+use clap::Parser;
+use gtk::glib;
+use gtk::prelude::*;
+use vestibule_core::{AuthLog, ConfigDir, Items, UnlockOptions};
+use vestibule_greeter::config::{self, Config};
+
+use crate::agent_watch::AgentEvent;
+use crate::lock::{LockScreen, LockSettings};
+
+/// Desktop login window and lock screen for Vestibule.
+#[derive(Debug, Parser)]
+#[command(name = "vestibule-gtk", version)]
+struct Args {
+    /// Lock this session now; exit once unlocked.
+    #[arg(long, conflicts_with = "lock_daemon")]
+    lock: bool,
+    /// Stay running in the session and lock when the session agent says so.
+    #[arg(long)]
+    lock_daemon: bool,
+    /// The session to watch (lock daemon); default: the one this process belongs to.
+    #[arg(long, value_name = "ID", requires = "lock_daemon")]
+    session: Option<String>,
+    /// Configuration file (default /etc/vestibule/config.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Read PAM service files from DIR instead of /etc/pam.d (tests, demos; refused when setuid).
+    #[arg(long, value_name = "DIR")]
+    pam_confdir: Option<PathBuf>,
+    /// Authentication attempts per login (greeter).
+    #[arg(long, value_name = "N")]
+    max_tries: Option<u32>,
+    /// Minimum wait after a failed attempt, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    fail_delay_ms: Option<u64>,
+    /// D-Bus address of the session agent (default $VESTIBULE_AGENT_BUS, else the system bus).
+    #[arg(long, value_name = "ADDRESS")]
+    agent_bus: Option<String>,
+    /// Greeter: offer this command as the first session.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    // Diagnostics on stderr when VESTIBULE_LOG names a level (as in the console greeter).
+    if let Some(level) = std::env::var("VESTIBULE_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing::Level>().ok())
+    {
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vestibule-gtk: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<ExitCode, String> {
+    let (config_path, explicit) = match &args.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(config::DEFAULT_PATH), false),
+    };
+    let config = Config::load(&config_path, explicit).map_err(|e| e.to_string())?;
+    let pam = match &args.pam_confdir {
+        Some(dir) => {
+            if nix::unistd::geteuid() != nix::unistd::getuid()
+                || nix::unistd::getegid() != nix::unistd::getgid()
+            {
+                return Err("--pam-confdir is refused when running setuid or setgid".into());
+            }
+            ConfigDir::Override(dir.clone())
+        }
+        None => ConfigDir::System,
+    };
+    // Before GTK starts its threads: they must inherit the blocked signals.
+    let stop_fd = signals::block().map_err(|e| format!("cannot block signals: {e}"))?;
+    gtk::init().map_err(|e| format!("cannot open the display: {e}"))?;
+    style::install(&config.desktop.css).unwrap_or_else(|e| eprintln!("vestibule-gtk: {e}"));
+    // Fields are new and empty when they get the focus; selecting their text on focus-in only
+    // lets a stray focus change (X focus events without a window manager) turn the next key
+    // into a replacement of what was typed so far.
+    if let Some(settings) = gtk::Settings::default() {
+        settings.set_gtk_entry_select_on_focus(false);
+    }
+
+    let app = gtk::Application::builder()
+        .application_id("org.vestibule.Greeter")
+        .flags(gtk::gio::ApplicationFlags::NON_UNIQUE)
+        .build();
+    let exit = Rc::new(RefCell::new(ExitCode::SUCCESS));
+    let fail_delay = Duration::from_millis(args.fail_delay_ms.unwrap_or(config.greeter.fail_delay_ms));
+    let mode = if args.lock || args.lock_daemon {
+        Mode::Lock
+    } else {
+        Mode::Greeter
+    };
+    let stop_fd = RefCell::new(Some(stop_fd));
+    let exit_in = exit.clone();
+    let hold = RefCell::new(None);
+    app.connect_activate(move |app| {
+        let Some(fd) = stop_fd.borrow_mut().take() else {
+            return;
+        };
+        match mode {
+            Mode::Greeter => {
+                let settings = greeter::Settings {
+                    state_file: config.greeter.state_file.clone(),
+                    config: config.clone(),
+                    pam: pam.clone(),
+                    max_tries: args.max_tries,
+                    fail_delay: args.fail_delay_ms.map(Duration::from_millis),
+                    agent_bus: args.agent_bus.clone(),
+                    command: args.command.clone(),
+                };
+                let g = greeter::Greeter::start(app, settings);
+                let weak = Rc::downgrade(&g);
+                let watch = Rc::new(signals::StopWatch::new(fd, move |sig| {
+                    tracing::info!(signal = %sig, "stopping");
+                    if let Some(g) = weak.upgrade() {
+                        g.stop_requested();
+                    }
+                }));
+                g.watch_signals(watch);
+                *hold.borrow_mut() = Some(Box::new(g) as Box<dyn std::any::Any>);
+            }
+            Mode::Lock => {
+                let user = match nix::unistd::User::from_uid(nix::unistd::getuid()) {
+                    Ok(Some(u)) => u.name,
+                    _ => {
+                        eprintln!(
+                            "vestibule-gtk: who is this? uid {} has no account",
+                            nix::unistd::getuid()
+                        );
+                        *exit_in.borrow_mut() = ExitCode::from(1);
+                        return;
+                    }
+                };
+                let options = UnlockOptions {
+                    config: pam.clone(),
+                    items: Items {
+                        xdisplay: std::env::var("DISPLAY").ok(),
+                        ..Items::default()
+                    },
+                    fail_delay,
+                    log: AuthLog::new("vestibule-lock"),
+                };
+                let screen = LockScreen::new(
+                    app,
+                    LockSettings {
+                        user,
+                        options,
+                        clock_format: config.greeter.clock_format.clone(),
+                    },
+                );
+                // A lock screen ignores stop signals while locked: killing it is what the agent
+                // watches for. Unlocked (daemon waiting), they end it.
+                let weak = Rc::downgrade(&screen);
+                let app_for_stop = app.clone();
+                let watch = Rc::new(signals::StopWatch::new(fd, move |sig| {
+                    let locked = weak.upgrade().map(|s| s.is_locked()).unwrap_or(false);
+                    if locked {
+                        tracing::info!(signal = %sig, "ignored while locked");
+                    } else {
+                        app_for_stop.quit();
+                    }
+                }));
+                watch.arm();
+                if args.lock_daemon {
+                    start_daemon(
+                        app,
+                        &screen,
+                        args.agent_bus.clone(),
+                        args.session.clone(),
+                        exit_in.clone(),
+                    );
+                } else {
+                    let app_done = app.clone();
+                    screen.connect_unlocked(move || app_done.quit());
+                    screen.lock();
+                }
+                *hold.borrow_mut() = Some(Box::new((screen, watch)) as Box<dyn std::any::Any>);
+            }
+        }
+    });
+    // Keep the application alive between locks (the daemon has no window while unlocked).
+    let _guard = if args.lock_daemon { Some(app.hold()) } else { None };
+    let no_args: [&str; 0] = [];
+    app.run_with_args(&no_args);
+    let code = *exit.borrow();
+    Ok(code)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Greeter,
+    Lock,
+}
+
+fn start_daemon(
+    app: &gtk::Application,
+    screen: &Rc<LockScreen>,
+    bus: Option<String>,
+    session: Option<String>,
+    exit: Rc<RefCell<ExitCode>>,
+) {
+    let events = agent_watch::watch(bus.clone(), session);
+    let session_id: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
+    let id_for_unlock = session_id.clone();
+    let bus_for_unlock = bus.clone();
+    screen.connect_unlocked(move || {
+        if let Some(id) = id_for_unlock.borrow().clone() {
+            agent_watch::report_unlocked(bus_for_unlock.clone(), id);
+        }
+    });
+    let weak = Rc::downgrade(screen);
+    let app = app.clone();
+    glib::spawn_future_local(async move {
+        while let Ok(event) = events.recv().await {
+            let Some(screen) = weak.upgrade() else { break };
+            match event {
+                AgentEvent::Session { id, locked } => {
+                    tracing::info!(%id, locked, "watching the session");
+                    *session_id.borrow_mut() = Some(id);
+                    if locked {
+                        screen.lock();
+                    }
+                }
+                AgentEvent::Lock => screen.lock(),
+                AgentEvent::Unlock => screen.unlock_from_outside(),
+                AgentEvent::Lost(reason) => {
+                    eprintln!("vestibule-gtk: lost the session agent: {reason}");
+                    if !screen.is_locked() {
+                        *exit.borrow_mut() = ExitCode::from(1);
+                        app.quit();
+                    }
+                    // Locked: stay locked; the user can still unlock.
+                    break;
+                }
+            }
+        }
+    });
 }

@@ -81,6 +81,12 @@ impl Work {
     /// `@PY@` python fixtures, `@C@` C fixture modules, `@WORK@` this directory, and `@KEY@`
     /// for each extra `(KEY, value)`.
     pub fn service(&self, template: &str, vars: &[(&str, &str)]) -> &Work {
+        self.service_as(template, "vestibule", vars)
+    }
+
+    /// Renders `tests/pam.d/<template>` as the service `name` (the lock screen's
+    /// `vestibule-lock`).
+    pub fn service_as(&self, template: &str, name: &str, vars: &[(&str, &str)]) -> &Work {
         let src = tests_dir().join("pam.d").join(template);
         let mut text = fs::read_to_string(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
         let py = tests_dir().join("fixtures/python");
@@ -101,7 +107,7 @@ impl Work {
             "unrendered placeholder in {template}: {text}"
         );
         fs::create_dir_all(self.pam_dir()).unwrap();
-        fs::write(self.pam_dir().join("vestibule"), text).unwrap();
+        fs::write(self.pam_dir().join(name), text).unwrap();
         self
     }
 
@@ -309,3 +315,4 @@ pub fn wait_for_file(path: &Path, limit: Duration) -> String {
 
 /// The usual limit for one login.
 pub const LIMIT: Duration = Duration::from_secs(30);
+pub mod x11;

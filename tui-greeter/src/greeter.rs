@@ -258,7 +258,7 @@ impl Loop<'_> {
                     }
                 }
                 Ok(Report::Note(n)) => self.notes.push(n),
-                Ok(Report::Terminated(_)) => {}
+                Ok(Report::Terminated(_)) | Ok(Report::Unlocked) => {}
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     *dirty = true;
@@ -369,7 +369,7 @@ impl Loop<'_> {
                 Ok(Report::Event(PamEvent::Failed(s))) => break s,
                 Ok(Report::Terminated(sig)) => terminated = Some(sig),
                 Ok(Report::Note(n)) => println!("{n}"),
-                Ok(Report::Event(_)) => {}
+                Ok(Report::Event(_)) | Ok(Report::Unlocked) => {}
                 Err(_) => break "The session ended unexpectedly.".into(),
             }
         };

@@ -1,0 +1,617 @@
+//! Greeter mode: the desktop login window.
+//!
+//! State (a [`Card`], the worker, the chosen session) lives in [`Greeter`]; GTK signals and the
+//! worker's reports call its methods, which update the state and then the widgets. PAM runs on
+//! the worker thread from `vestibule_greeter::pam_worker`, exactly as in the console greeter;
+//! the session it opens is supervised from that thread while the window is hidden, and the
+//! window comes back when the session ends.
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use gtk::prelude::*;
+use gtk::{gdk, glib};
+use vestibule_core::{AuthLog, ConfigDir, Items, LoginOptions, TerminalMode};
+use vestibule_greeter::config::Config;
+use vestibule_greeter::pam_worker::{self, Report, ToWorker};
+use vestibule_greeter::sessions::{self, Choice, Kind};
+use vestibule_greeter::state::Remembered;
+use vestibule_greeter::PamEvent;
+
+use crate::card::{label_text, Card, Note, Phase};
+use crate::conversation_view::CardView;
+use crate::signals::StopWatch;
+use crate::{bridge, clock, probe, users};
+
+/// Longest user name accepted in the user field.
+const MAX_USER_CHARS: usize = 256;
+
+/// How the greeter was started.
+pub struct Settings {
+    pub config: Config,
+    pub pam: ConfigDir,
+    pub max_tries: Option<u32>,
+    pub fail_delay: Option<Duration>,
+    pub agent_bus: Option<String>,
+    /// `-- COMMAND`: offered (and preselected) as a session.
+    pub command: Vec<String>,
+    pub state_file: PathBuf,
+}
+
+struct Worker {
+    to: mpsc::Sender<ToWorker>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The greeter's state and widgets.
+pub struct Greeter {
+    settings: Settings,
+    window: gtk::ApplicationWindow,
+    card: RefCell<Card>,
+    view: Rc<CardView>,
+    user_entry: gtk::Entry,
+    user_list: Option<gtk::ListBox>,
+    accounts: Vec<users::Account>,
+    session_list: gtk::DropDown,
+    choices: Vec<Choice>,
+    login_button: gtk::Button,
+    cancel_button: gtk::Button,
+    power: Vec<(gtk::Button, Vec<String>, &'static str)>,
+    armed_power: Cell<Option<usize>>,
+    worker: RefCell<Option<Worker>>,
+    remembered: RefCell<Remembered>,
+    stop: RefCell<Option<Rc<StopWatch>>>,
+    /// The signal that asked us to stop while a session ran: exit once it is closed.
+    exit_after_session: Cell<Option<i32>>,
+}
+
+impl Greeter {
+    /// Builds the window and shows it.
+    pub fn start(app: &gtk::Application, settings: Settings) -> Rc<Greeter> {
+        let config = &settings.config;
+        let window = gtk::ApplicationWindow::new(app);
+        window.set_title(Some("Log in"));
+        window.add_css_class("vestibule");
+        size_to_monitor(window.upcast_ref());
+        window.fullscreen();
+
+        let host = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "localhost".into());
+
+        let outer = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        let top = gtk::Box::new(gtk::Orientation::Horizontal, 12);
+        top.set_margin_top(12);
+        top.set_margin_start(16);
+        top.set_margin_end(16);
+        let host_label = gtk::Label::new(Some(&host));
+        host_label.add_css_class("host");
+        host_label.set_hexpand(true);
+        host_label.set_xalign(0.0);
+        let clock_label = gtk::Label::new(None);
+        clock_label.add_css_class("clock");
+        clock_label.update_property(&[gtk::accessible::Property::Label("Clock")]);
+        top.append(&host_label);
+        top.append(&clock_label);
+        outer.append(&top);
+
+        let card_box = gtk::Box::new(gtk::Orientation::Vertical, 10);
+        card_box.add_css_class("card");
+        card_box.set_halign(gtk::Align::Center);
+        card_box.set_valign(gtk::Align::Center);
+        card_box.set_vexpand(true);
+        card_box.set_size_request(380, -1);
+        let title = gtk::Label::new(Some(&format!("Welcome to {host}")));
+        title.add_css_class("title");
+        card_box.append(&title);
+
+        let accounts = if config.desktop.user_list {
+            users::from_system(config.desktop.min_uid, config.desktop.max_uid)
+        } else {
+            Vec::new()
+        };
+        let user_list = (!accounts.is_empty()).then(|| {
+            let list = gtk::ListBox::new();
+            list.set_selection_mode(gtk::SelectionMode::None);
+            list.update_property(&[gtk::accessible::Property::Label("Users")]);
+            for a in &accounts {
+                let row = gtk::ListBoxRow::new();
+                let text = if a.display == a.name {
+                    a.name.clone()
+                } else {
+                    format!("{} ({})", a.display, a.name)
+                };
+                let l = gtk::Label::new(Some(&text));
+                l.set_xalign(0.0);
+                row.set_child(Some(&l));
+                row.update_property(&[gtk::accessible::Property::Label(&format!("Log in as {text}"))]);
+                list.append(&row);
+            }
+            card_box.append(&list);
+            list
+        });
+
+        let user_caption = gtk::Label::new(Some(&label_text(&config.greeter.user_prompt)));
+        user_caption.set_xalign(0.0);
+        user_caption.add_css_class("prompt");
+        let user_entry = gtk::Entry::new();
+        user_entry.set_max_length(MAX_USER_CHARS as i32);
+        user_entry.update_property(&[gtk::accessible::Property::Label(&label_text(
+            &config.greeter.user_prompt,
+        ))]);
+        user_entry.update_relation(&[gtk::accessible::Relation::LabelledBy(
+            &[user_caption.upcast_ref()],
+        )]);
+        card_box.append(&user_caption);
+        card_box.append(&user_entry);
+
+        let view = CardView::new();
+        card_box.append(&view.root);
+
+        let choices = sessions::discover(&config.sessions, &settings.command);
+        let names: Vec<&str> = choices.iter().map(|c| c.name.as_str()).collect();
+        let session_caption = gtk::Label::new(Some("Session"));
+        session_caption.set_xalign(0.0);
+        let session_list = gtk::DropDown::from_strings(&names);
+        session_list.update_property(&[gtk::accessible::Property::Label("Session")]);
+        session_list.update_relation(&[gtk::accessible::Relation::LabelledBy(&[
+            session_caption.upcast_ref()
+        ])]);
+        card_box.append(&session_caption);
+        card_box.append(&session_list);
+
+        let buttons = gtk::Box::new(gtk::Orientation::Horizontal, 8);
+        buttons.set_halign(gtk::Align::End);
+        let cancel_button = gtk::Button::with_mnemonic("_Cancel");
+        cancel_button.update_property(&[gtk::accessible::Property::Label("Cancel the login")]);
+        let login_button = gtk::Button::with_mnemonic("_Log in");
+        login_button.add_css_class("suggested-action");
+        login_button.update_property(&[gtk::accessible::Property::Label("Log in")]);
+        buttons.append(&cancel_button);
+        buttons.append(&login_button);
+        card_box.append(&buttons);
+        outer.append(&card_box);
+
+        let bottom = gtk::Box::new(gtk::Orientation::Horizontal, 8);
+        bottom.set_halign(gtk::Align::End);
+        bottom.set_margin_bottom(12);
+        bottom.set_margin_end(16);
+        let mut power = Vec::new();
+        for (label, access, cmd, what) in [
+            ("_Reboot", "Reboot the computer", &config.power.reboot, "reboot"),
+            (
+                "_Power off",
+                "Power off the computer",
+                &config.power.poweroff,
+                "power off",
+            ),
+        ] {
+            if cmd.is_empty() {
+                continue;
+            }
+            let b = gtk::Button::with_mnemonic(label);
+            b.update_property(&[gtk::accessible::Property::Label(access)]);
+            bottom.append(&b);
+            power.push((b, cmd.clone(), what));
+        }
+        outer.append(&bottom);
+        window.set_child(Some(&outer));
+        window.set_default_widget(Some(&login_button));
+
+        let remembered = Remembered::load(&settings.state_file);
+        let greeter = Rc::new(Greeter {
+            settings,
+            window,
+            card: RefCell::new(Card::default()),
+            view,
+            user_entry,
+            user_list,
+            accounts,
+            session_list,
+            choices,
+            login_button,
+            cancel_button,
+            power,
+            armed_power: Cell::new(None),
+            worker: RefCell::new(None),
+            remembered: RefCell::new(remembered),
+            stop: RefCell::new(None),
+            exit_after_session: Cell::new(None),
+        });
+        greeter.connect();
+        greeter.prefill();
+        clock::run(&clock_label, &greeter.settings.config.greeter.clock_format);
+        greeter.window.present();
+        greeter.refresh(false);
+        greeter
+    }
+
+    /// Hands the stop-signal watch over (armed while no session runs).
+    pub fn watch_signals(&self, watch: Rc<StopWatch>) {
+        watch.arm();
+        *self.stop.borrow_mut() = Some(watch);
+    }
+
+    /// A stop signal arrived while no session runs.
+    pub fn stop_requested(&self) {
+        self.cancel();
+        if let Some(app) = self.window.application() {
+            app.quit();
+        }
+    }
+
+    fn connect(self: &Rc<Self>) {
+        let me = Rc::downgrade(self);
+        self.user_entry.connect_activate(move |_| {
+            if let Some(g) = me.upgrade() {
+                g.submit();
+            }
+        });
+        let me = Rc::downgrade(self);
+        self.login_button.connect_clicked(move |_| {
+            if let Some(g) = me.upgrade() {
+                g.submit();
+            }
+        });
+        let me = Rc::downgrade(self);
+        self.cancel_button.connect_clicked(move |_| {
+            if let Some(g) = me.upgrade() {
+                g.cancel();
+            }
+        });
+        let me = Rc::downgrade(self);
+        self.view.connect_submit(move || {
+            if let Some(g) = me.upgrade() {
+                g.submit();
+            }
+        });
+        if let Some(list) = &self.user_list {
+            let me = Rc::downgrade(self);
+            list.connect_row_activated(move |_, row| {
+                if let Some(g) = me.upgrade() {
+                    let Some(a) = usize::try_from(row.index()).ok().and_then(|i| g.accounts.get(i)) else {
+                        return;
+                    };
+                    g.user_entry.set_text(&a.name);
+                    g.submit();
+                }
+            });
+        }
+        for (i, (button, _, _)) in self.power.iter().enumerate() {
+            let me = Rc::downgrade(self);
+            button.connect_clicked(move |_| {
+                if let Some(g) = me.upgrade() {
+                    g.power(i);
+                }
+            });
+        }
+        let me = Rc::downgrade(self);
+        self.user_entry.connect_changed(move |_| {
+            if let Some(g) = me.upgrade() {
+                g.preselect_session();
+            }
+        });
+        if let Some(keyboard) = gdk::Display::default()
+            .and_then(|d| d.default_seat())
+            .and_then(|s| s.keyboard())
+        {
+            let me = Rc::downgrade(self);
+            self.view.set_caps_lock(keyboard.is_caps_locked());
+            keyboard.connect_caps_lock_state_notify(move |k| {
+                if let Some(g) = me.upgrade() {
+                    g.view.set_caps_lock(k.is_caps_locked());
+                    g.probe();
+                }
+            });
+        }
+        self.window.connect_close_request(|_| glib::Propagation::Stop);
+        // Escape cancels a login in progress (as in the console greeter).
+        let keys = gtk::EventControllerKey::new();
+        keys.set_propagation_phase(gtk::PropagationPhase::Capture);
+        let me = Rc::downgrade(self);
+        keys.connect_key_pressed(move |_, key, _, _| {
+            if key != gdk::Key::Escape {
+                return glib::Propagation::Proceed;
+            }
+            if let Some(g) = me.upgrade() {
+                g.cancel();
+            }
+            glib::Propagation::Stop
+        });
+        self.window.add_controller(keys);
+        if probe::target().is_some() {
+            let me = Rc::downgrade(self);
+            self.window.connect_focus_widget_notify(move |_| {
+                if let Some(g) = me.upgrade() {
+                    g.probe();
+                }
+            });
+            // Typed text shows up too (visible fields only).
+            let me = Rc::downgrade(self);
+            glib::timeout_add_local(Duration::from_millis(100), move || match me.upgrade() {
+                Some(g) => {
+                    g.probe();
+                    glib::ControlFlow::Continue
+                }
+                None => glib::ControlFlow::Break,
+            });
+        }
+    }
+
+    fn prefill(&self) {
+        let g = &self.settings.config.greeter;
+        if g.remember_last_user && !g.hide_user_names {
+            if let Some(u) = self.remembered.borrow().last_user.clone() {
+                self.user_entry.set_text(&u);
+            }
+        }
+        self.preselect_session();
+        self.user_entry.grab_focus();
+    }
+
+    fn preselect_session(&self) {
+        if !self.card.borrow().accepts_input() || self.worker.borrow().is_some() {
+            return;
+        }
+        let user = self.user_entry.text();
+        let remembered = self.remembered.borrow();
+        let index = if self.settings.command.is_empty() {
+            sessions::preselect(
+                &self.choices,
+                remembered.session_of(&user),
+                self.settings.config.sessions.default.as_deref(),
+            )
+        } else {
+            // `-- COMMAND` is what the caller asked for: it comes first.
+            0
+        };
+        self.session_list.set_selected(index as u32);
+    }
+
+    /// Enter or "Log in": start a login, or answer the pending prompts.
+    fn submit(self: &Rc<Self>) {
+        let phase = self.card.borrow().phase.clone();
+        match phase {
+            Phase::Idle => self.start_login(),
+            Phase::Asking(_) => {
+                let answers = match self.view.take_answers() {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.card.borrow_mut().say(Note::Error(e));
+                        self.refresh(false);
+                        return;
+                    }
+                };
+                if self.card.borrow_mut().submit() {
+                    self.send(ToWorker::Answers(answers));
+                }
+                self.refresh(false);
+            }
+            // Stray Enter during an attempt or the fail delay: dropped, never an answer.
+            Phase::Working | Phase::Delayed(_) | Phase::Done => {}
+        }
+    }
+
+    fn start_login(self: &Rc<Self>) {
+        let user = self.user_entry.text().to_string();
+        let user = user.trim();
+        if user.is_empty() || user.chars().any(char::is_control) {
+            self.user_entry.grab_focus();
+            return;
+        }
+        let g = &self.settings.config.greeter;
+        let options = LoginOptions {
+            config: self.settings.pam.clone(),
+            items: Items {
+                user: Some(user.to_owned()),
+                xdisplay: std::env::var("DISPLAY").ok(),
+                user_prompt: Some(g.user_prompt.clone()),
+                ..Items::default()
+            },
+            max_tries: self.settings.max_tries.unwrap_or(g.max_tries),
+            fail_delay: self
+                .settings
+                .fail_delay
+                .unwrap_or(Duration::from_millis(g.fail_delay_ms)),
+            log: AuthLog::new("vestibule-gtk"),
+        };
+        let (to_worker, from_ui) = mpsc::channel();
+        let (to_ui, from_worker) = mpsc::channel();
+        let handle = pam_worker::spawn(options, self.settings.agent_bus.clone(), to_ui, from_ui);
+        *self.worker.borrow_mut() = Some(Worker {
+            to: to_worker,
+            handle: Some(handle),
+        });
+        self.card.borrow_mut().start(false);
+        self.refresh(false);
+        let reports = bridge::forward(from_worker);
+        let me = Rc::downgrade(self);
+        glib::spawn_future_local(async move {
+            while let Ok(report) = reports.recv().await {
+                let Some(g) = me.upgrade() else { break };
+                g.report(report);
+            }
+            if let Some(g) = me.upgrade() {
+                g.worker_gone();
+            }
+        });
+    }
+
+    fn report(self: &Rc<Self>, report: Report) {
+        match report {
+            Report::Event(PamEvent::Messages(m)) => {
+                let asks = self.card.borrow_mut().messages(&m);
+                self.refresh(asks);
+            }
+            Report::Event(PamEvent::FailDelay(d)) => {
+                self.card.borrow_mut().fail_delay(d);
+                self.refresh(false);
+            }
+            Report::Event(PamEvent::Failed(reason)) => {
+                self.card.borrow_mut().failed(&reason);
+                self.refresh(false);
+            }
+            Report::Event(PamEvent::SessionStarting) => self.run_session(),
+            Report::Event(PamEvent::SessionEnded(summary)) => {
+                let mut card = self.card.borrow_mut();
+                *card = Card::default();
+                card.say(Note::Info(summary));
+                drop(card);
+                if let Some(w) = self.stop.borrow().as_ref() {
+                    w.arm();
+                }
+                if let Some(code) = self.exit_after_session.get() {
+                    tracing::info!(code, "stopping after the session, as a signal asked");
+                    if let Some(app) = self.window.application() {
+                        app.quit();
+                    }
+                    return;
+                }
+                self.window.present();
+                self.refresh(false);
+                self.user_entry.grab_focus();
+            }
+            Report::Note(n) => {
+                self.card.borrow_mut().say(Note::Info(n));
+                self.refresh(false);
+            }
+            Report::Terminated(sig) => self.exit_after_session.set(Some(128 + sig as i32)),
+            Report::Unlocked => {}
+        }
+    }
+
+    /// The worker's channel closed: it ended (after a failure or a session), or died.
+    fn worker_gone(&self) {
+        if let Some(mut w) = self.worker.borrow_mut().take() {
+            if let Some(h) = w.handle.take() {
+                let _ = h.join();
+            }
+        }
+        let active = !matches!(self.card.borrow().phase, Phase::Idle);
+        if active {
+            self.card.borrow_mut().failed("The login stopped unexpectedly.");
+            self.window.present();
+        }
+        self.refresh(false);
+    }
+
+    fn run_session(&self) {
+        let index = self.session_list.selected() as usize;
+        let Some(choice) = self.choices.get(index).or(self.choices.first()) else {
+            self.send(ToWorker::Cancel);
+            return;
+        };
+        let user = self.user_entry.text().trim().to_owned();
+        {
+            let g = &self.settings.config.greeter;
+            let mut r = self.remembered.borrow_mut();
+            if g.remember_last_user && !g.hide_user_names {
+                r.last_user = Some(user.clone());
+            }
+            if !g.hide_user_names {
+                r.set_session(&user, &choice.id);
+            }
+            if let Err(e) = r.save(&self.settings.state_file) {
+                tracing::warn!(error = %e, file = %self.settings.state_file.display(), "cannot save the greeter state");
+            }
+        }
+        let mut spec = choice.spec(&self.settings.config.sessions.xsession_wrapper);
+        spec.terminal = TerminalMode::Detached;
+        if matches!(choice.kind, Kind::Command | Kind::Shell) {
+            // A command runs on this display; Wayland and X11 sessions bring their own.
+            if let Ok(display) = std::env::var("DISPLAY") {
+                spec.extra_env.push(("DISPLAY".into(), display));
+            }
+        }
+        self.card.borrow_mut().done();
+        if let Some(w) = self.stop.borrow().as_ref() {
+            w.disarm();
+        }
+        self.window.set_visible(false);
+        self.send(ToWorker::Run(Box::new(spec)));
+    }
+
+    fn cancel(&self) {
+        if self.worker.borrow().is_some() {
+            self.send(ToWorker::Cancel);
+        }
+    }
+
+    fn send(&self, message: ToWorker) {
+        if let Some(w) = self.worker.borrow().as_ref() {
+            let _ = w.to.send(message);
+        }
+    }
+
+    /// Power buttons ask for a second press within five seconds.
+    fn power(self: &Rc<Self>, i: usize) {
+        let (_, cmd, what) = &self.power[i];
+        if self.armed_power.get() != Some(i) {
+            self.armed_power.set(Some(i));
+            self.card
+                .borrow_mut()
+                .say(Note::Info(format!("Press again to {what}.")));
+            self.refresh(false);
+            let me = Rc::downgrade(self);
+            glib::timeout_add_local_once(Duration::from_secs(5), move || {
+                if let Some(g) = me.upgrade() {
+                    g.armed_power.set(None);
+                }
+            });
+            return;
+        }
+        self.armed_power.set(None);
+        let result = std::process::Command::new(&cmd[0]).args(&cmd[1..]).status();
+        let problem = match result {
+            Ok(s) if s.success() => None,
+            Ok(s) => Some(format!("Could not {what}: {} exited with {s}.", cmd[0])),
+            Err(e) => Some(format!("Could not {what}: {}: {e}.", cmd[0])),
+        };
+        if let Some(p) = problem {
+            self.card.borrow_mut().say(Note::Error(p));
+            self.refresh(false);
+        }
+    }
+
+    /// Brings the widgets in line with the state.
+    fn refresh(&self, new_batch: bool) {
+        let card = self.card.borrow();
+        let idle = matches!(card.phase, Phase::Idle);
+        self.user_entry.set_sensitive(idle);
+        if let Some(l) = &self.user_list {
+            l.set_sensitive(idle);
+        }
+        self.session_list
+            .set_sensitive(!matches!(card.phase, Phase::Done));
+        self.cancel_button.set_visible(!idle);
+        self.login_button
+            .set_sensitive(idle || matches!(card.phase, Phase::Asking(_)));
+        self.view.render(&card, new_batch);
+        drop(card);
+        if idle {
+            self.user_entry.grab_focus();
+        }
+        self.probe();
+    }
+
+    fn probe(&self) {
+        probe::dump(&[self.window.clone().upcast()]);
+    }
+}
+
+/// Sizes a window to its monitor: without a window manager (a bare X server, kiosks) nothing
+/// else would make it fill the screen.
+pub fn size_to_monitor(window: &gtk::Window) {
+    let monitor = gdk::Display::default().and_then(|d| {
+        d.monitors()
+            .item(0)
+            .and_then(|m| m.downcast::<gdk::Monitor>().ok())
+    });
+    if let Some(m) = monitor {
+        let g = m.geometry();
+        window.set_default_size(g.width(), g.height());
+    }
+}

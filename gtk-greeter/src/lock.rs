@@ -1,0 +1,310 @@
+//! Lock mode: an opaque full-screen window on every monitor, and an unlock card on the first one.
+//!
+//! The windows are mapped before anything else happens, cover monitors that appear later, and
+//! refuse to close (the window manager's close, Alt-F4) while locked. Unlocking runs
+//! `vestibule_greeter::unlock_worker` on the `vestibule-lock` service for the session's own user:
+//! each prompt is shown and answered here, PAM's messages (lockouts included) are shown, the fail
+//! delay holds the card, and what is typed outside a prompt is dropped (see `card.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::mpsc;
+
+use gtk::prelude::*;
+use gtk::{gdk, glib};
+use vestibule_core::UnlockOptions;
+use vestibule_greeter::pam_worker::{Report, ToWorker};
+use vestibule_greeter::unlock_worker;
+use vestibule_greeter::PamEvent;
+
+use crate::card::{Card, Phase};
+use crate::conversation_view::CardView;
+use crate::{bridge, clock, probe};
+
+/// What the lock screen needs to know.
+pub struct LockSettings {
+    pub user: String,
+    pub options: UnlockOptions,
+    pub clock_format: String,
+}
+
+/// The lock screen (shown or not).
+pub struct LockScreen {
+    app: gtk::Application,
+    settings: LockSettings,
+    windows: RefCell<Vec<(gdk::Monitor, gtk::Window)>>,
+    card: RefCell<Card>,
+    view: Rc<CardView>,
+    /// The card's container, moved to the first monitor's window.
+    panel: gtk::Box,
+    worker: RefCell<Option<mpsc::Sender<ToWorker>>>,
+    locked: Cell<bool>,
+    on_unlocked: RefCell<Option<Box<dyn Fn()>>>,
+}
+
+impl LockScreen {
+    pub fn new(app: &gtk::Application, settings: LockSettings) -> Rc<LockScreen> {
+        let panel = gtk::Box::new(gtk::Orientation::Vertical, 16);
+        panel.set_halign(gtk::Align::Center);
+        panel.set_valign(gtk::Align::Center);
+        panel.set_hexpand(true);
+        panel.set_vexpand(true);
+        let clock_label = gtk::Label::new(None);
+        clock_label.add_css_class("lock-clock");
+        clock_label.update_property(&[gtk::accessible::Property::Label("Clock")]);
+        clock::run(&clock_label, &settings.clock_format);
+        let card_box = gtk::Box::new(gtk::Orientation::Vertical, 10);
+        card_box.add_css_class("card");
+        card_box.set_size_request(360, -1);
+        let title = gtk::Label::new(Some(&format!("Locked by {}", settings.user)));
+        title.add_css_class("title");
+        card_box.append(&title);
+        let view = CardView::new();
+        card_box.append(&view.root);
+        let button = gtk::Button::with_mnemonic("_Unlock");
+        button.update_property(&[gtk::accessible::Property::Label("Unlock")]);
+        button.set_halign(gtk::Align::End);
+        card_box.append(&button);
+        panel.append(&clock_label);
+        panel.append(&card_box);
+
+        let me = Rc::new(LockScreen {
+            app: app.clone(),
+            settings,
+            windows: RefCell::new(Vec::new()),
+            card: RefCell::new(Card::default()),
+            view,
+            panel,
+            worker: RefCell::new(None),
+            locked: Cell::new(false),
+            on_unlocked: RefCell::new(None),
+        });
+        let weak = Rc::downgrade(&me);
+        me.view.connect_submit(move || {
+            if let Some(l) = weak.upgrade() {
+                l.submit();
+            }
+        });
+        let weak = Rc::downgrade(&me);
+        button.connect_clicked(move |_| {
+            if let Some(l) = weak.upgrade() {
+                l.submit();
+            }
+        });
+        if let Some(display) = gdk::Display::default() {
+            let weak = Rc::downgrade(&me);
+            display.monitors().connect_items_changed(move |_, _, _, _| {
+                if let Some(l) = weak.upgrade() {
+                    if l.locked.get() {
+                        l.cover();
+                    }
+                }
+            });
+            if let Some(keyboard) = display.default_seat().and_then(|s| s.keyboard()) {
+                let weak = Rc::downgrade(&me);
+                keyboard.connect_caps_lock_state_notify(move |k| {
+                    if let Some(l) = weak.upgrade() {
+                        l.view.set_caps_lock(k.is_caps_locked());
+                    }
+                });
+            }
+        }
+        me
+    }
+
+    /// What to do once unlocked (quit, or tell the agent and wait for the next lock).
+    pub fn connect_unlocked(&self, f: impl Fn() + 'static) {
+        *self.on_unlocked.borrow_mut() = Some(Box::new(f));
+    }
+
+    pub fn is_locked(&self) -> bool {
+        self.locked.get()
+    }
+
+    /// Covers the screens and starts asking for the password. Locking twice is harmless.
+    pub fn lock(self: &Rc<Self>) {
+        if self.locked.replace(true) {
+            return;
+        }
+        self.cover();
+        *self.card.borrow_mut() = Card::default();
+        self.start_worker();
+        self.refresh(false);
+    }
+
+    /// Someone else unlocked the session (root through the agent): stop asking, uncover.
+    pub fn unlock_from_outside(&self) {
+        if !self.locked.get() {
+            return;
+        }
+        if let Some(tx) = self.worker.borrow_mut().take() {
+            let _ = tx.send(ToWorker::Cancel);
+        }
+        self.uncover();
+    }
+
+    /// One window per monitor, opaque and full screen, mapped at once; windows of monitors that
+    /// went away are closed.
+    fn cover(self: &Rc<Self>) {
+        let Some(display) = gdk::Display::default() else {
+            return;
+        };
+        let monitors: Vec<gdk::Monitor> = (0..display.monitors().n_items())
+            .filter_map(|i| display.monitors().item(i))
+            .filter_map(|o| o.downcast::<gdk::Monitor>().ok())
+            .collect();
+        let mut windows = self.windows.borrow_mut();
+        windows.retain(|(m, w)| {
+            let keep = monitors.contains(m);
+            if !keep {
+                w.destroy();
+            }
+            keep
+        });
+        for m in &monitors {
+            if windows.iter().any(|(have, _)| have == m) {
+                continue;
+            }
+            let w = gtk::Window::new();
+            w.set_application(Some(&self.app));
+            w.set_title(Some("Locked"));
+            w.add_css_class("lock");
+            w.set_decorated(false);
+            let g = m.geometry();
+            w.set_default_size(g.width(), g.height());
+            w.fullscreen_on_monitor(m);
+            let weak = Rc::downgrade(self);
+            w.connect_close_request(move |_| match weak.upgrade() {
+                Some(l) if l.locked.get() => glib::Propagation::Stop,
+                _ => glib::Propagation::Proceed,
+            });
+            // Escape and friends go nowhere: nothing on the lock screen closes on a key.
+            let keys = gtk::EventControllerKey::new();
+            keys.set_propagation_phase(gtk::PropagationPhase::Capture);
+            keys.connect_key_pressed(|_, key, _, state| {
+                let alt_f4 = key == gdk::Key::F4 && state.contains(gdk::ModifierType::ALT_MASK);
+                if key == gdk::Key::Escape || alt_f4 {
+                    glib::Propagation::Stop
+                } else {
+                    glib::Propagation::Proceed
+                }
+            });
+            w.add_controller(keys);
+            if probe::target().is_some() {
+                let weak = Rc::downgrade(self);
+                w.connect_focus_widget_notify(move |_| {
+                    if let Some(l) = weak.upgrade() {
+                        l.probe();
+                    }
+                });
+            }
+            w.present();
+            windows.push((m.clone(), w));
+        }
+        // The card lives on the first monitor's window.
+        if let Some((_, first)) = windows.first() {
+            if self.panel.parent().as_ref() != Some(first.upcast_ref()) {
+                if let Some(old) = self.panel.parent() {
+                    if let Some(old) = old.downcast_ref::<gtk::Window>() {
+                        old.set_child(None::<&gtk::Widget>);
+                    }
+                }
+                first.set_child(Some(&self.panel));
+            }
+            first.present();
+        }
+        drop(windows);
+        self.view.focus();
+        self.probe();
+    }
+
+    fn uncover(&self) {
+        self.locked.set(false);
+        for (_, w) in self.windows.borrow_mut().drain(..) {
+            w.set_child(None::<&gtk::Widget>);
+            w.destroy();
+        }
+        self.probe();
+    }
+
+    fn start_worker(self: &Rc<Self>) {
+        let (to_worker, from_ui) = mpsc::channel();
+        let (to_ui, from_worker) = mpsc::channel();
+        let _handle = unlock_worker::spawn(
+            self.settings.user.clone(),
+            self.settings.options.clone(),
+            to_ui,
+            from_ui,
+        );
+        *self.worker.borrow_mut() = Some(to_worker);
+        self.card.borrow_mut().start(true);
+        let reports = bridge::forward(from_worker);
+        let weak = Rc::downgrade(self);
+        glib::spawn_future_local(async move {
+            while let Ok(report) = reports.recv().await {
+                let Some(l) = weak.upgrade() else { break };
+                l.report(report);
+            }
+        });
+    }
+
+    fn report(self: &Rc<Self>, report: Report) {
+        match report {
+            Report::Event(PamEvent::Messages(m)) => {
+                let asks = self.card.borrow_mut().messages(&m);
+                self.refresh(asks);
+            }
+            Report::Event(PamEvent::FailDelay(d)) => {
+                self.card.borrow_mut().fail_delay(d);
+                self.refresh(false);
+            }
+            Report::Event(PamEvent::Failed(reason)) => {
+                let mut card = self.card.borrow_mut();
+                card.failed(&reason);
+                // The worker starts the next attempt at once.
+                card.start(true);
+                drop(card);
+                self.refresh(false);
+            }
+            Report::Unlocked => {
+                self.worker.borrow_mut().take();
+                self.card.borrow_mut().done();
+                self.uncover();
+                if let Some(f) = self.on_unlocked.borrow().as_ref() {
+                    f();
+                }
+            }
+            Report::Event(_) | Report::Note(_) | Report::Terminated(_) => {}
+        }
+    }
+
+    fn submit(&self) {
+        if !matches!(self.card.borrow().phase, Phase::Asking(_)) {
+            return;
+        }
+        let answers = match self.view.take_answers() {
+            Ok(a) => a,
+            Err(e) => {
+                self.card.borrow_mut().say(crate::card::Note::Error(e));
+                self.refresh(false);
+                return;
+            }
+        };
+        if self.card.borrow_mut().submit() {
+            if let Some(tx) = self.worker.borrow().as_ref() {
+                let _ = tx.send(ToWorker::Answers(answers));
+            }
+        }
+        self.refresh(false);
+    }
+
+    fn refresh(&self, new_batch: bool) {
+        self.view.render(&self.card.borrow(), new_batch);
+        self.probe();
+    }
+
+    fn probe(&self) {
+        let windows: Vec<gtk::Window> = self.windows.borrow().iter().map(|(_, w)| w.clone()).collect();
+        probe::dump(&windows);
+    }
+}

@@ -1,0 +1,221 @@
+//! A real X server for the desktop greeter's tests: Xvfb on a free display, xdotool to type and
+//! click, screenshots read back as pixels, and the greeter's widget probe (`VESTIBULE_GTK_PROBE`,
+//! a dump of the widgets on screen written by `vestibule-gtk` itself).
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running Xvfb, killed on drop.
+pub struct Xvfb {
+    pub display: String,
+    pub width: u32,
+    pub height: u32,
+    child: Child,
+}
+
+fn need(program: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{program} is missing: install {package} (scripts/install-deps.sh does)"
+    );
+}
+
+impl Xvfb {
+    /// Starts Xvfb with one screen of this size on a display it picks itself (`-displayfd`), so
+    /// tests running in parallel never share a server.
+    pub fn start(width: u32, height: u32) -> Xvfb {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        need("Xvfb", "xvfb");
+        need("xdotool", "xdotool");
+        need("convert", "imagemagick");
+        // A pipe without close-on-exec: Xvfb inherits the write end and writes its display number.
+        let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+        let child = Command::new("Xvfb")
+            .args(["-displayfd", &write_end.as_raw_fd().to_string()])
+            .args([
+                "-screen",
+                "0",
+                &format!("{width}x{height}x24"),
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        drop(write_end);
+        let mut pipe = std::fs::File::from(read_end);
+        let mut number = String::new();
+        let mut byte = [0u8; 1];
+        while let Ok(1) = pipe.read(&mut byte) {
+            if byte[0] == b'\n' {
+                break;
+            }
+            number.push(byte[0] as char);
+        }
+        let n = number.trim();
+        assert!(!n.is_empty(), "Xvfb did not start (no display number)");
+        Xvfb {
+            display: format!(":{n}"),
+            width,
+            height,
+            child,
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<std::process::ExitStatus> {
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+    }
+
+    /// Runs xdotool with these arguments on this display.
+    pub fn xdotool(&self, args: &[&str]) {
+        let st = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("xdotool");
+        assert!(st.success(), "xdotool {args:?} failed");
+    }
+
+    /// Types text (into whatever has the keyboard focus).
+    pub fn type_text(&self, text: &str) {
+        self.xdotool(&["type", "--delay", "15", "--", text]);
+    }
+
+    pub fn key(&self, key: &str) {
+        self.xdotool(&["key", key]);
+    }
+
+    /// Paints the root window one colour, so anything not covered shows it.
+    pub fn paint_root(&self, colour: &str) {
+        need("xsetroot", "x11-xserver-utils");
+        let st = self.run("xsetroot", &["-solid", colour]).expect("xsetroot");
+        assert!(st.success(), "xsetroot failed");
+    }
+
+    /// The whole screen as RGB pixels.
+    pub fn screenshot(&self, save_as: &Path) -> Shot {
+        let st = Command::new("import")
+            .args(["-display", &self.display, "-window", "root"])
+            .arg(save_as)
+            .status()
+            .expect("import (imagemagick)");
+        assert!(st.success(), "screenshot failed");
+        let out = Command::new("convert")
+            .arg(save_as)
+            .arg("rgb:-")
+            .output()
+            .expect("convert");
+        assert!(out.status.success(), "convert failed");
+        assert_eq!(
+            out.stdout.len(),
+            (self.width * self.height * 3) as usize,
+            "screenshot size"
+        );
+        Shot {
+            width: self.width,
+            rgb: out.stdout,
+        }
+    }
+
+    /// Sends WM_DELETE_WINDOW to every top-level window whose name matches, as a window manager's
+    /// close button does.
+    pub fn close_like_a_window_manager(&self, name: &str) {
+        let code = r#"
+import sys
+from Xlib import display, X, protocol
+d = display.Display(sys.argv[1])
+wm_protocols = d.intern_atom("WM_PROTOCOLS")
+wm_delete = d.intern_atom("WM_DELETE_WINDOW")
+sent = 0
+def walk(w):
+    global sent
+    try:
+        if w.get_wm_name() == sys.argv[2]:
+            ev = protocol.event.ClientMessage(window=w, client_type=wm_protocols, data=(32, [wm_delete, X.CurrentTime, 0, 0, 0]))
+            w.send_event(ev)
+            sent += 1
+        for c in w.query_tree().children:
+            walk(c)
+    except Exception:
+        pass
+walk(d.screen().root)
+d.sync()
+print(sent)
+"#;
+        let out = Command::new("/usr/bin/python3")
+            .args(["-c", code, &self.display, name])
+            .output()
+            .expect("python3 with python3-xlib");
+        assert!(
+            out.status.success(),
+            "WM_DELETE_WINDOW: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sent: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+        assert!(sent > 0, "no window named {name:?} to close");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A screenshot's pixels.
+pub struct Shot {
+    pub width: u32,
+    pub rgb: Vec<u8>,
+}
+
+impl Shot {
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = ((y * self.width + x) * 3) as usize;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+
+    /// How many pixels have exactly this colour.
+    pub fn count(&self, colour: [u8; 3]) -> usize {
+        self.rgb.chunks_exact(3).filter(|p| *p == colour).count()
+    }
+}
+
+/// Waits until the probe file contains `needle`, panicking with the last dump after `limit`.
+pub fn wait_probe(probe: &Path, needle: &str, limit: Duration) -> String {
+    wait_probe_until(probe, limit, needle, |s| s.contains(needle))
+}
+
+/// Waits until `ok` holds for the probe file's text.
+pub fn wait_probe_until(probe: &Path, limit: Duration, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let text = fs::read_to_string(probe).unwrap_or_default();
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the greeter did not show {what:?} within {limit:?}; on screen:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The line of the probe that has the keyboard focus.
+pub fn focused(probe: &str) -> Option<&str> {
+    probe.lines().find(|l| l.contains(" focus")).map(str::trim)
+}
