@@ -7,8 +7,10 @@
 #       per transaction = (Ir(N) - Ir(N0)) / (N - N0), N=1000, N0=0 by default.
 #   (2) wall time of one whole login running `true` (hyperfine in alternating rounds, stdin /dev/null):
 #         C:    login_baseline --pam-confdir bench/pam.d --user bench -- true
-#         Rust: target/release/vestibule-tui --plain --user bench --pam-confdir bench/pam.d -- true
-#   (3) peak RSS of those two single logins (/usr/bin/time -f %M).
+#         Rust: target/release/vestibule-login --user bench --pam-confdir bench/pam.d -- true
+#         and, for comparison, the same line mode inside the full-screen greeter's binary:
+#               target/release/vestibule-tui --plain --user bench --pam-confdir bench/pam.d -- true
+#   (3) peak RSS of those single logins (/usr/bin/time -f %M).
 #
 # Usage: bench/run-core.sh            (from anywhere; run as root for realistic PAM/audit paths)
 # Tunables (environment): LOOPS=1000 BASE_LOOPS=0 RUNS=100 ROUNDS=10 WARMUP=3 RSS_RUNS=10 BENCH_USER=root
@@ -42,7 +44,8 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 
 C_BIN=$OUT/login_baseline
 RUST_LOOP_BIN=$TARGET/release/examples/lifecycle_loop
-RUST_LOGIN_BIN=$TARGET/release/vestibule-tui
+RUST_LOGIN_BIN=$TARGET/release/vestibule-login
+TUI_BIN=$TARGET/release/vestibule-tui
 
 # ---------------------------------------------------------------- checks
 for tool in gcc valgrind callgrind_annotate hyperfine cargo awk sort; do
@@ -68,20 +71,22 @@ gcc "${HARD_CFLAGS[@]}" -Wall -Wextra -Werror -o "$C_BIN" "$ROOT/bench/baseline/
     "${HARD_LDFLAGS[@]}" -lpam || die "C baseline build failed"
 readelf -d "$C_BIN" | grep -q BIND_NOW || die "C baseline was not linked with BIND_NOW"
 
-log "cargo build --release -p vestibule-tui"
-cargo build --release -p vestibule-tui || die "cargo build -p vestibule-tui failed"
+log "cargo build --release -p vestibule-login -p vestibule-tui"
+cargo build --release -p vestibule-login -p vestibule-tui || die "cargo build -p vestibule-login -p vestibule-tui failed"
 log "cargo build --release -p vestibule-core --example lifecycle_loop"
 cargo build --release -p vestibule-core --example lifecycle_loop \
     || die "cargo build -p vestibule-core --example lifecycle_loop failed"
 
 [[ -x $RUST_LOOP_BIN ]] || die "Rust loop binary missing after build: $RUST_LOOP_BIN"
 [[ -x $RUST_LOGIN_BIN ]] || die "Rust login binary missing after build: $RUST_LOGIN_BIN"
+[[ -x $TUI_BIN ]] || die "Rust greeter binary missing after build: $TUI_BIN"
 
 # Commands under test. *_LOOP commands get the iteration count appended.
 C_LOOP=("$C_BIN" --pam-confdir "$CONFDIR" --user "$BENCH_USER" --loop)
 RUST_LOOP=("$RUST_LOOP_BIN" --pam-confdir "$CONFDIR" --user "$BENCH_USER" --iterations)
 C_LOGIN=("$C_BIN" --pam-confdir "$CONFDIR" --user "$BENCH_USER" -- true)
-RUST_LOGIN=("$RUST_LOGIN_BIN" --plain --user "$BENCH_USER" --pam-confdir "$CONFDIR" -- true)
+RUST_LOGIN=("$RUST_LOGIN_BIN" --user "$BENCH_USER" --pam-confdir "$CONFDIR" -- true)
+TUI_LOGIN=("$TUI_BIN" --plain --user "$BENCH_USER" --pam-confdir "$CONFDIR" -- true)
 
 # Smoke test: every command must succeed once before anything is measured.
 smoke() {
@@ -95,6 +100,7 @@ smoke c-loop "${C_LOOP[@]}" 2
 smoke rust-loop "${RUST_LOOP[@]}" 2
 smoke c-login "${C_LOGIN[@]}"
 smoke rust-login "${RUST_LOGIN[@]}"
+smoke tui-login "${TUI_LOGIN[@]}"
 
 # ---------------------------------------------------------------- machine
 {
@@ -145,18 +151,24 @@ printf 'side\tIr(%s)\tIr(%s)\tIr_per_txn\nC\t%s\t%s\t%s\nRust\t%s\t%s\t%s\n' \
 # the command /dev/null as stdin.
 hf_cmd() { local w s=""; for w in "$@"; do s+="$(sq "$w") "; done; printf '%s' "${s% }"; }
 # Load on a shared machine drifts over a run, and hyperfine measures one command's runs before the
-# other's; so the runs are split into ROUNDS rounds that alternate which side goes first, and the
+# next one's; so the runs are split into ROUNDS rounds that rotate which side goes first, and the
 # statistics are taken over all rounds' times together.
 ROUNDS=${ROUNDS:-10}
 per_round=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 log "hyperfine: $ROUNDS rounds x $per_round runs per side, $WARMUP warmup"
 : >"$OUT/hyperfine.txt"
+names=(c-baseline rust-vestibule-login rust-vestibule-tui-plain)
+cmds=("$(hf_cmd "${C_LOGIN[@]}")" "$(hf_cmd "${RUST_LOGIN[@]}")" "$(hf_cmd "${TUI_LOGIN[@]}")")
 for ((round = 0; round < ROUNDS; round++)); do
-    first=(-n c-baseline "$(hf_cmd "${C_LOGIN[@]}")")
-    second=(-n rust-vestibule-tui "$(hf_cmd "${RUST_LOGIN[@]}")")
-    if ((round % 2)); then tmp=("${first[@]}"); first=("${second[@]}"); second=("${tmp[@]}"); fi
+    # Round r starts with side r mod 3 and goes on in order: over 3k rounds each side goes first,
+    # second and last equally often.
+    order=()
+    for ((k = 0; k < ${#names[@]}; k++)); do
+        i=$(( (round + k) % ${#names[@]} ))
+        order+=(-n "${names[i]}" "${cmds[i]}")
+    done
     hyperfine --shell=none --runs "$per_round" --warmup "$WARMUP" --style basic \
-        --export-json "$OUT/hyperfine.$round.json" "${first[@]}" "${second[@]}" \
+        --export-json "$OUT/hyperfine.$round.json" "${order[@]}" \
         </dev/null >>"$OUT/hyperfine.txt" 2>&1 \
         || { cat "$OUT/hyperfine.txt" >&2; die "hyperfine failed"; }
 done
@@ -173,10 +185,10 @@ for name, t in times.items():
     print(f"{name},{statistics.mean(t)},{statistics.stdev(t)},{statistics.median(t)},{len(t)}")
 PY
 hf_field() { awk -F, -v name="$1" -v col="$2" '$1 == name {print $col}' "$OUT/hyperfine.csv"; }
-c_med=$(hf_field c-baseline 4);         r_med=$(hf_field rust-vestibule-tui 4)
-c_mean=$(hf_field c-baseline 2);        r_mean=$(hf_field rust-vestibule-tui 2)
-c_sd=$(hf_field c-baseline 3);          r_sd=$(hf_field rust-vestibule-tui 3)
-[[ -n $c_med && -n $r_med ]] || die "could not parse $OUT/hyperfine.csv"
+c_med=$(hf_field c-baseline 4);   r_med=$(hf_field rust-vestibule-login 4);  t_med=$(hf_field rust-vestibule-tui-plain 4)
+c_mean=$(hf_field c-baseline 2);  r_mean=$(hf_field rust-vestibule-login 2); t_mean=$(hf_field rust-vestibule-tui-plain 2)
+c_sd=$(hf_field c-baseline 3);    r_sd=$(hf_field rust-vestibule-login 3);   t_sd=$(hf_field rust-vestibule-tui-plain 3)
+[[ -n $c_med && -n $r_med && -n $t_med ]] || die "could not parse $OUT/hyperfine.csv"
 ms() { awk -v s="$1" 'BEGIN {printf "%.3f", s * 1000}'; }
 
 # ---------------------------------------------------------------- (3) peak RSS
@@ -198,8 +210,10 @@ stat_median() { sort -n "$1" | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 
 log "peak RSS: $RSS_RUNS runs each"
 rss_runs c "${C_LOGIN[@]}"
 rss_runs rust "${RUST_LOGIN[@]}"
+rss_runs tui "${TUI_LOGIN[@]}"
 c_rss_max=$(stat_max "$OUT/rss.c.txt");   c_rss_med=$(stat_median "$OUT/rss.c.txt")
 r_rss_max=$(stat_max "$OUT/rss.rust.txt"); r_rss_med=$(stat_median "$OUT/rss.rust.txt")
+t_rss_max=$(stat_max "$OUT/rss.tui.txt");  t_rss_med=$(stat_median "$OUT/rss.tui.txt")
 mib() { awk -v k="$1" 'BEGIN {printf "%.2f", k / 1024}'; }
 
 # ---------------------------------------------------------------- report
@@ -222,21 +236,24 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.2f", k / 1024}'; }
     echo "| Rust (lifecycle_loop --iterations) | $r_ir0 | $r_irn | $r_txn |"
     echo "| **ratio Rust/C** | $(ratio "$r_ir0" "$c_ir0") | $(ratio "$r_irn" "$c_irn") | **$(ratio "$r_txn" "$c_txn")** |"
     echo
-    echo "## Wall time of one login running \`true\` (hyperfine, $((ROUNDS * per_round)) runs per side in $ROUNDS alternating rounds, stdin /dev/null)"
+    echo "## Wall time of one login running \`true\` (hyperfine, $((ROUNDS * per_round)) runs per side in $ROUNDS rotating rounds, stdin /dev/null)"
     echo
     echo "| side | median (ms) | mean ± σ (ms) |"
     echo "|---|---:|---:|"
     echo "| C (login_baseline) | $(ms "$c_med") | $(ms "$c_mean") ± $(ms "$c_sd") |"
-    echo "| Rust (vestibule-tui --plain) | $(ms "$r_med") | $(ms "$r_mean") ± $(ms "$r_sd") |"
+    echo "| Rust (vestibule-login) | $(ms "$r_med") | $(ms "$r_mean") ± $(ms "$r_sd") |"
     echo "| **ratio Rust/C (median)** | **$(ratio "$r_med" "$c_med")** | |"
+    echo "| for comparison: vestibule-tui --plain | $(ms "$t_med") | $(ms "$t_mean") ± $(ms "$t_sd") |"
+    echo "| ratio vestibule-tui --plain / C (median) | $(ratio "$t_med" "$c_med") | |"
     echo
     echo "## Peak RSS of one login running \`true\` (/usr/bin/time -f %M, $RSS_RUNS runs)"
     echo
     echo "| side | max (KiB) | median (KiB) | max (MiB) |"
     echo "|---|---:|---:|---:|"
     echo "| C (login_baseline) | $c_rss_max | $c_rss_med | $(mib "$c_rss_max") |"
-    echo "| Rust (vestibule-tui --plain) | $r_rss_max | $r_rss_med | $(mib "$r_rss_max") |"
+    echo "| Rust (vestibule-login) | $r_rss_max | $r_rss_med | $(mib "$r_rss_max") |"
     echo "| **ratio Rust/C (max)** | **$(ratio "$r_rss_max" "$c_rss_max")** | $(ratio "$r_rss_med" "$c_rss_med") | |"
+    echo "| for comparison: vestibule-tui --plain | $t_rss_max | $t_rss_med | $(mib "$t_rss_max") |"
     echo
     echo "Raw data: \`bench/out/\` (callgrind.*.out, callgrind-summary.tsv, hyperfine.{json,csv,txt}, rss.*.txt, machine.txt)."
 } | tee "$OUT/core-results.md"
