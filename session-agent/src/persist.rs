@@ -43,10 +43,18 @@ pub const COMPACT_MIN_BYTES: u64 = 256 * 1024;
 /// The snapshot's format version; a different one is refused rather than misread.
 const VERSION: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct StateFile {
     version: u32,
     table: Table,
+}
+
+/// What [`save`] writes: the same shape as [`StateFile`], borrowing the table, so a compaction
+/// does not copy 10,000 entries before serializing them.
+#[derive(Serialize)]
+struct StateFileRef<'a> {
+    version: u32,
+    table: &'a Table,
 }
 
 /// One change to the table, as a journal line.
@@ -207,9 +215,9 @@ pub fn save(path: &Path, table: &Table) -> Result<u64, PersistError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let json = serde_json::to_vec(&StateFile {
+    let json = serde_json::to_vec(&StateFileRef {
         version: VERSION,
-        table: table.clone(),
+        table,
     })
     .expect("a table always serializes");
     let write = || -> std::io::Result<()> {
