@@ -11,17 +11,20 @@
 # (dbus-send: the tests' client that is not ours, sending wrong argument types), systemd
 # (systemd-analyze verify checks the shipped units; nothing is started: PID 1 is not systemd here),
 # libgtk-4-dev (the desktop greeter; GTK 4.8) + fonts-dejavu-core (text to draw), xvfb (the X
-# server its tests run on) + xdotool (typing into it) + x11-utils (xdpyinfo: is the server up) +
-# x11-xserver-utils (xsetroot: a known colour under the lock screen) + imagemagick (screenshots)
-# + python3-xlib (a window manager's close request, sent by the tests).
+# server its tests run on) + xdotool (typing into it) + imagemagick (screenshots) + python3-xlib
+# (the tests' stand-ins for a desktop under the lock screen and a window manager's close request).
 # With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS), dpkg-dev
-# (dpkg-buildflags: the C baseline is built with Debian's hardening flags).
+# (dpkg-buildflags: the C baseline is built with Debian's hardening flags), lightdm-gtk-greeter
+# (Debian's GTK greeter, measured side by side with vestibule-gtk by bench/run-gtk.sh; without
+# recommends it pulls in only GTK 3 and liblightdm-gobject, not the lightdm daemon, and adds
+# nothing to /etc/pam.d; only /etc/lightdm/lightdm-gtk-greeter.conf) + python3-gi (run-gtk.sh's
+# harness calls the session agent over D-Bus with Gio, to time LockSession in-process).
 set -euo pipefail
 
 packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd
-	libgtk-4-dev fonts-dejavu-core xvfb xdotool x11-utils x11-xserver-utils imagemagick python3-xlib)
+	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib)
 if [ "${1:-}" = "--bench" ]; then
-	packages+=(valgrind hyperfine time dpkg-dev)
+	packages+=(valgrind hyperfine time dpkg-dev lightdm-gtk-greeter python3-gi)
 fi
 
 missing=()

@@ -7,15 +7,18 @@ use vestibule_agent::client::{CallError, Client};
 use vestibule_agent::INTERFACE;
 
 /// What the agent said.
-#[derive(Debug)]
 pub enum AgentEvent {
     /// This is our session; `locked` if it is locked already (a locker that was restarted).
+    /// `link` reports the unlock later, on the connection registered as the session's locker.
     Session {
         id: String,
         locked: bool,
+        link: Client,
     },
     Lock,
     Unlock,
+    /// The session was closed: the lock daemon has nothing left to guard.
+    Removed,
     /// The link failed; the lock daemon cannot work without it.
     Lost(String),
 }
@@ -52,11 +55,14 @@ fn run(
         None => client.get_by_pid(std::process::id())?,
     };
     let id = record.id.clone();
-    // LOCKER-HOOK
+    if let Err(e) = client.set_locker(&id) {
+        tracing::warn!(error = %e, "the agent did not take this process as the session's lock screen");
+    }
     if tx
         .send_blocking(AgentEvent::Session {
             id: id.clone(),
             locked: record.state == "locked",
+            link: client.clone(),
         })
         .is_err()
     {
@@ -71,9 +77,17 @@ fn run(
         let event = match member.as_str() {
             "Lock" => AgentEvent::Lock,
             "Unlock" => AgentEvent::Unlock,
+            "SessionRemoved" => AgentEvent::Removed,
             _ => continue,
         };
-        let Ok(target) = message.body().deserialize::<String>() else {
+        let body = message.body();
+        let target = match event {
+            AgentEvent::Removed => body
+                .deserialize::<(String, zbus::zvariant::OwnedObjectPath)>()
+                .map(|(id, _)| id),
+            _ => body.deserialize::<String>(),
+        };
+        let Ok(target) = target else {
             continue;
         };
         if target == id && tx.send_blocking(event).is_err() {
@@ -83,11 +97,11 @@ fn run(
     Ok(())
 }
 
-/// Tells the agent the session is unlocked (from a short-lived thread: never on the main loop).
-pub fn report_unlocked(bus: Option<String>, id: String) {
+/// Tells the agent the session is unlocked, on the locker's own connection (from a short-lived
+/// thread: never on the main loop).
+pub fn report_unlocked(link: Client, id: String) {
     std::thread::spawn(move || {
-        let result = Client::connect(bus.as_deref()).and_then(|c| c.unlock(&id));
-        if let Err(e) = result {
+        if let Err(e) = link.unlock(&id) {
             tracing::warn!(error = %e, "cannot tell the agent the session is unlocked");
         }
     });

@@ -91,6 +91,21 @@ impl LockScreen {
                 l.submit();
             }
         });
+        if probe::target().is_some() {
+            // Typed text shows up in the probe too (visible fields only).
+            let weak = Rc::downgrade(&me);
+            glib::timeout_add_local(std::time::Duration::from_millis(100), move || {
+                match weak.upgrade() {
+                    Some(l) => {
+                        if l.locked.get() {
+                            l.probe();
+                        }
+                        glib::ControlFlow::Continue
+                    }
+                    None => glib::ControlFlow::Break,
+                }
+            });
+        }
         if let Some(display) = gdk::Display::default() {
             let weak = Rc::downgrade(&me);
             display.monitors().connect_items_changed(move |_, _, _, _| {
@@ -303,7 +318,8 @@ impl LockScreen {
         self.probe();
     }
 
-    fn probe(&self) {
+    /// Writes the test probe (see `probe.rs`).
+    pub fn probe(&self) {
         let windows: Vec<gtk::Window> = self.windows.borrow().iter().map(|(_, w)| w.clone()).collect();
         probe::dump(&windows);
     }

@@ -229,13 +229,13 @@ fn start_daemon(
     session: Option<String>,
     exit: Rc<RefCell<ExitCode>>,
 ) {
-    let events = agent_watch::watch(bus.clone(), session);
-    let session_id: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
-    let id_for_unlock = session_id.clone();
-    let bus_for_unlock = bus.clone();
+    let bus = bus.or_else(|| std::env::var(vestibule_agent::client::AGENT_BUS_ENV).ok());
+    let events = agent_watch::watch(bus, session);
+    let session: Rc<RefCell<Option<(String, vestibule_agent::client::Client)>>> = Rc::new(RefCell::new(None));
+    let for_unlock = session.clone();
     screen.connect_unlocked(move || {
-        if let Some(id) = id_for_unlock.borrow().clone() {
-            agent_watch::report_unlocked(bus_for_unlock.clone(), id);
+        if let Some((id, link)) = for_unlock.borrow().clone() {
+            agent_watch::report_unlocked(link, id);
         }
     });
     let weak = Rc::downgrade(screen);
@@ -244,15 +244,23 @@ fn start_daemon(
         while let Ok(event) = events.recv().await {
             let Some(screen) = weak.upgrade() else { break };
             match event {
-                AgentEvent::Session { id, locked } => {
+                AgentEvent::Session { id, locked, link } => {
                     tracing::info!(%id, locked, "watching the session");
-                    *session_id.borrow_mut() = Some(id);
+                    *session.borrow_mut() = Some((id, link));
                     if locked {
                         screen.lock();
+                    } else {
+                        screen.probe();
                     }
                 }
                 AgentEvent::Lock => screen.lock(),
                 AgentEvent::Unlock => screen.unlock_from_outside(),
+                AgentEvent::Removed => {
+                    tracing::info!("the session was closed");
+                    screen.unlock_from_outside();
+                    app.quit();
+                    break;
+                }
                 AgentEvent::Lost(reason) => {
                     eprintln!("vestibule-gtk: lost the session agent: {reason}");
                     if !screen.is_locked() {

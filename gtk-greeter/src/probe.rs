@@ -19,7 +19,10 @@ pub fn dump(windows: &[gtk::Window]) {
     let Some(path) = target() else {
         return;
     };
-    let mut out = String::new();
+    let mut out = format!("pid={}\n", std::process::id());
+    if windows.is_empty() {
+        out.push_str("no windows\n");
+    }
     for w in windows {
         let _ = writeln!(
             out,

@@ -29,7 +29,10 @@ pub fn listable(passwd: &str, min_uid: u32, max_uid: u32) -> Vec<Account> {
             })
         })
         .collect();
-    out.sort_by(|a, b| a.display.cmp(&b.display).then(a.name.cmp(&b.name)));
+    out.sort_by(|a, b| {
+        let key = |x: &Account| x.display.to_lowercase();
+        key(a).cmp(&key(b)).then(a.name.cmp(&b.name))
+    });
     out.dedup_by(|a, b| a.name == b.name);
     out
 }

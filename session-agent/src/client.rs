@@ -7,7 +7,8 @@ use zbus::blocking::Connection;
 use crate::wire::{self, WireSession};
 use crate::{BUS_NAME, INTERFACE, OBJECT_PATH};
 
-/// A connection to the agent.
+/// A connection to the agent (clones share the connection, and so its bus name).
+#[derive(Clone)]
 pub struct Client {
     conn: Connection,
 }
@@ -141,6 +142,11 @@ impl Client {
 
     pub fn unlock(&self, id: &str) -> Result<(), CallError> {
         self.call("UnlockSession", &(id,))
+    }
+
+    /// Makes this connection the session's lock screen (see `vestibule_agent::locker`).
+    pub fn set_locker(&self, id: &str) -> Result<(), CallError> {
+        self.call("SetLocker", &(id,))
     }
 
     pub fn lock_all(&self) -> Result<(), CallError> {

@@ -5,10 +5,11 @@
 //! sessions), [`authz`] (who may do what), [`validate`] (what a caller may send), [`persist`]
 //! (the snapshot and journal). [`procfs`] and [`terminate`] look at and end processes, [`pam_close`] closes
 //! a PAM session whose supervisor is gone, [`service`] is the D-Bus interface, [`objects`] the
-//! per-session objects, [`wire`] the D-Bus shape of a record, and [`client`] the calling side.
+//! per-session objects, [`locker`] the sessions' lock screens, [`wire`] the D-Bus shape of a record, and [`client`] the calling side.
 
 pub mod authz;
 pub mod client;
+pub mod locker;
 pub mod objects;
 pub mod pam_close;
 pub mod persist;

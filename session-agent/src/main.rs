@@ -41,6 +41,11 @@ struct Args {
     /// PAM session and unregister it before a close fails, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = service::SUPERVISOR_CLOSE_WAIT.as_millis() as u64)]
     supervisor_wait_ms: u64,
+    /// Starts a new lock screen when a session's dies while it is locked: a command line, split
+    /// on whitespace, `{id}` replaced by the session id, run as the session's user with its
+    /// DISPLAY. "" starts none.
+    #[arg(long, value_name = "COMMAND", default_value = vestibule_agent::locker::DEFAULT_COMMAND)]
+    locker_command: String,
     /// How often supervisors are checked for having died, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     watch_interval_ms: u64,
@@ -117,6 +122,12 @@ fn run(args: Args) -> Result<(), String> {
             pam,
             grace: Duration::from_millis(args.grace_ms),
             supervisor_wait: Duration::from_millis(args.supervisor_wait_ms),
+            locker_command: args
+                .locker_command
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            bus_address: args.bus_address.clone(),
         },
     );
     let interval = Duration::from_millis(args.watch_interval_ms.max(10));
@@ -151,6 +162,7 @@ fn run(args: Args) -> Result<(), String> {
                         if let zbus::names::BusName::Unique(name) = args.name() {
                             if args.new_owner().is_none() {
                                 shared.forget_caller(name.as_str());
+                                service::locker_gone(&shared, name.as_str());
                             }
                         }
                     }

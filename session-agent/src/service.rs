@@ -31,6 +31,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 use zbus::{Connection, DBusError, ObjectServer};
 
 use crate::authz::{self, Action};
+use crate::locker::Lockers;
 use crate::objects;
 use crate::persist::{Change, Store};
 use crate::table::{Entry, Table, TableError};
@@ -51,6 +52,12 @@ pub struct Settings {
     /// How long a live supervisor may take to close the PAM session and unregister once the
     /// session's processes are gone (`--supervisor-wait-ms`, default [`SUPERVISOR_CLOSE_WAIT`]).
     pub supervisor_wait: Duration,
+    /// What starts a new lock screen when one dies while its session is locked
+    /// (`--locker-command`; `{id}` is the session id). Empty: none is started.
+    pub locker_command: Vec<String>,
+    /// The bus the agent serves on when it is not the system bus (`--bus-address`), passed on to
+    /// the lockers it starts.
+    pub bus_address: Option<String>,
 }
 
 /// The agent's state, shared by the bus handlers and the supervisor watch.
@@ -59,6 +66,8 @@ pub struct Shared {
     state: Mutex<State>,
     /// Caller uids by unique bus name (see the module docs).
     callers: Mutex<HashMap<String, u32>>,
+    /// The sessions' lock screens.
+    pub lockers: Lockers,
     settings: Settings,
 }
 
@@ -111,6 +120,7 @@ impl Shared {
                 list_all: None,
             }),
             callers: Mutex::new(HashMap::new()),
+            lockers: Lockers::new(settings.locker_command.clone(), settings.bus_address.clone()),
             settings,
         })
     }
@@ -388,6 +398,7 @@ impl Agent {
             state.record(Change::Remove { id: n });
         }
         objects::unexport(conn, n).await;
+        self.shared.lockers.forget(n);
         tracing::info!(id, "session unregistered");
         Self::session_removed(&ctxt, &id, path(&id)).await?;
         Ok(())
@@ -522,16 +533,66 @@ impl Agent {
         set_locked(&self.shared, caller, conn, &id, true).await
     }
 
-    /// Marks a session active again and sends `Unlock(id)` (root only: the lock screen's
-    /// helper, after authenticating the user).
+    /// Marks a session active again and sends `Unlock(id)`: root, or the session's registered
+    /// lock screen after authenticating its user (see [`crate::locker`]).
     async fn unlock_session(
         &self,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
         id: String,
     ) -> Result<(), AgentError> {
-        let caller = caller_uid(&self.shared, conn, &hdr).await?;
+        let mut caller = caller_uid(&self.shared, conn, &hdr).await?;
+        let n = validate::session_id(&id)?;
+        if hdr
+            .sender()
+            .is_some_and(|s| self.shared.lockers.is_locker(s.as_str(), n))
+        {
+            caller = 0;
+        }
         set_locked(&self.shared, caller, conn, &id, false).await
+    }
+
+    /// Makes the calling connection the session's lock screen (owner or root): the agent starts
+    /// a new one if this connection goes away while the session is locked, and takes its
+    /// `UnlockSession`. Refused while the session is locked (but to the lock screen the agent
+    /// started) and while another lock screen holds it.
+    async fn set_locker(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        id: String,
+    ) -> Result<(), AgentError> {
+        let caller = caller_uid(&self.shared, conn, &hdr).await?;
+        let n = validate::session_id(&id)?;
+        let (owner, locked) = {
+            let state = self.shared.lock();
+            let e = state.table.get(n)?;
+            (e.record.uid, e.record.state == SessionState::Locked)
+        };
+        authz::check(caller, Action::Lock { id: &id, owner })?;
+        let sender = hdr.sender().ok_or_else(|| {
+            AgentError::AccessDenied("the message has no sender: cannot tell who is calling".into())
+        })?;
+        let pid = if locked && caller != 0 {
+            conn.call_method(
+                Some("org.freedesktop.DBus"),
+                "/org/freedesktop/DBus",
+                Some("org.freedesktop.DBus"),
+                "GetConnectionUnixProcessID",
+                &(sender.as_str(),),
+            )
+            .await
+            .ok()
+            .and_then(|r| r.body().deserialize::<u32>().ok())
+        } else {
+            None
+        };
+        self.shared
+            .lockers
+            .register(sender.as_str(), n, locked, pid, caller == 0)
+            .map_err(|e| AgentError::AccessDenied(e.to_string()))?;
+        tracing::info!(session = n, locker = %sender, "lock screen registered");
+        Ok(())
     }
 
     /// Locks every user session (greeters and lock screens are left alone). Root only.
@@ -717,6 +778,7 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
     };
     if removed {
         objects::unexport(conn, n).await;
+        shared.lockers.forget(n);
         let ctxt = SignalContext::new(conn, OBJECT_PATH)?;
         Agent::session_removed(&ctxt, &id, path(&id)).await?;
     }
@@ -941,6 +1003,30 @@ async fn list_raw(shared: &Shared, conn: &Connection, msg: &Message) -> zbus::Re
     let reply =
         unsafe { Message::method_reply(msg)?.build_raw_body(&body, wire::LIST_SIGNATURE, Vec::new())? };
     conn.send(&reply).await
+}
+
+/// A lock screen's bus name vanished: if its session is still locked, start a new one at once.
+pub fn locker_gone(shared: &Shared, name: &str) {
+    let Some(n) = shared.lockers.vanished(name) else {
+        return;
+    };
+    let record = {
+        let state = shared.lock();
+        match state.table.get(n) {
+            Ok(e) if e.record.state == SessionState::Locked => e.record.clone(),
+            _ => return,
+        }
+    };
+    match shared.lockers.spawn(n, &record) {
+        Ok(pid) => tracing::warn!(
+            session = n,
+            pid,
+            "the lock screen died while locked: started a new one"
+        ),
+        Err(e) => {
+            tracing::error!(session = n, error = %e, "the lock screen died while locked and no new one could be started")
+        }
+    }
 }
 
 #[cfg(test)]

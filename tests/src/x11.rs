@@ -2,8 +2,9 @@
 //! click, screenshots read back as pixels, and the greeter's widget probe (`VESTIBULE_GTK_PROBE`,
 //! a dump of the widgets on screen written by `vestibule-gtk` itself).
 
+use std::cell::Cell;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,8 @@ pub struct Xvfb {
     pub width: u32,
     pub height: u32,
     child: Child,
+    /// Helper X clients (the backdrop), killed with the server.
+    helpers: Vec<Child>,
 }
 
 fn need(program: &str, package: &str) {
@@ -34,6 +37,10 @@ impl Xvfb {
         need("Xvfb", "xvfb");
         need("xdotool", "xdotool");
         need("convert", "imagemagick");
+        assert!(
+            Path::new("/usr/bin/python3").is_file(),
+            "/usr/bin/python3 is missing: install python3 and python3-xlib (scripts/install-deps.sh does)"
+        );
         // A pipe without close-on-exec: Xvfb inherits the write end and writes its display number.
         let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
         let child = Command::new("Xvfb")
@@ -67,16 +74,8 @@ impl Xvfb {
             width,
             height,
             child,
+            helpers: Vec::new(),
         }
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<std::process::ExitStatus> {
-        Command::new(program)
-            .args(args)
-            .env("DISPLAY", &self.display)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
     }
 
     /// Runs xdotool with these arguments on this display.
@@ -98,11 +97,37 @@ impl Xvfb {
         self.xdotool(&["key", key]);
     }
 
-    /// Paints the root window one colour, so anything not covered shows it.
-    pub fn paint_root(&self, colour: &str) {
-        need("xsetroot", "x11-xserver-utils");
-        let st = self.run("xsetroot", &["-solid", colour]).expect("xsetroot");
-        assert!(st.success(), "xsetroot failed");
+    /// Puts a window of one colour (`"ff00ff"`) under everything, covering the screen, like a
+    /// desktop: whatever a later window does not cover shows it. (Painting the root window with
+    /// xsetroot leaves Xvfb's screen black.)
+    pub fn backdrop(&mut self, colour: &str) {
+        let code = r#"
+import sys
+from Xlib import display, X
+d = display.Display(sys.argv[1])
+s = d.screen()
+w = s.root.create_window(0, 0, s.width_in_pixels, s.height_in_pixels, 0, s.root_depth,
+    X.InputOutput, X.CopyFromParent, background_pixel=int(sys.argv[2], 16), override_redirect=True)
+w.map()
+d.sync()
+print("ready", flush=True)
+while True:
+    d.next_event()
+"#;
+        let mut child = Command::new("/usr/bin/python3")
+            .args(["-c", code, &self.display, colour])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 with python3-xlib");
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        );
+        assert_eq!(line.trim(), "ready", "the backdrop window did not start");
+        self.helpers.push(child);
     }
 
     /// The whole screen as RGB pixels.
@@ -171,6 +196,10 @@ print(sent)
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
+        for h in &mut self.helpers {
+            let _ = h.kill();
+            let _ = h.wait();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -218,4 +247,132 @@ pub fn wait_probe_until(probe: &Path, limit: Duration, what: &str, ok: impl Fn(&
 /// The line of the probe that has the keyboard focus.
 pub fn focused(probe: &str) -> Option<&str> {
     probe.lines().find(|l| l.contains(" focus")).map(str::trim)
+}
+
+/// A `vestibule-gtk` process under test, with its widget probe; stopped (SIGTERM, then SIGKILL
+/// of its process group) on drop.
+pub struct GtkApp {
+    child: Option<Child>,
+    pub probe: PathBuf,
+    /// The last prompt batch answered (the probe numbers them).
+    batch: Cell<u64>,
+}
+
+impl GtkApp {
+    /// Spawns `cmd` (in its own process group) on `x` with the probe in `probe`.
+    pub fn spawn(mut cmd: Command, x: &Xvfb, probe: &Path) -> GtkApp {
+        cmd.env("DISPLAY", &x.display).env("VESTIBULE_GTK_PROBE", probe);
+        let child = crate::spawn(&mut cmd);
+        GtkApp {
+            child: Some(child),
+            probe: probe.to_owned(),
+            batch: Cell::new(0),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn wait(&self, needle: &str) -> String {
+        wait_probe(&self.probe, needle, crate::LIMIT)
+    }
+
+    /// Waits until the focused widget's line starts with `what` (`entry`, `password-entry`).
+    pub fn wait_focus(&self, what: &str) -> String {
+        wait_probe_until(&self.probe, crate::LIMIT, &format!("focus on {what}"), |s| {
+            focused(s).is_some_and(|l| l.split_whitespace().next() == Some(what))
+        })
+    }
+
+    /// Waits for the next prompt batch with a field labelled `label` and the focus in a field of
+    /// kind `field`, then types `text` and Enter.
+    pub fn answer(&self, x: &Xvfb, label: &str, field: &str, text: &str) -> String {
+        let after = self.batch.get();
+        let screen = wait_probe_until(
+            &self.probe,
+            crate::LIMIT,
+            &format!("a new prompt {label:?}"),
+            |s| {
+                batch_number(s) > after
+                    && s.contains(&format!("label[prompt]: {label}\n"))
+                    && focused(s).is_some_and(|l| l.split_whitespace().next() == Some(field))
+            },
+        );
+        self.batch.set(batch_number(&screen));
+        x.type_text(text);
+        if field == "entry" {
+            // A visible field shows what was typed: make sure all of it arrived.
+            wait_probe_until(&self.probe, crate::LIMIT, &format!("{text:?} typed"), |s| {
+                focused(s).is_some_and(|l| l.ends_with(&format!(": {text}")))
+            });
+        }
+        x.key("Return");
+        screen
+    }
+
+    /// Waits for a file (a session's marker); on timeout, shows what is on screen.
+    pub fn wait_file(&self, path: &Path) -> String {
+        let start = Instant::now();
+        loop {
+            if let Ok(s) = fs::read_to_string(path) {
+                if !s.is_empty() {
+                    return s;
+                }
+            }
+            if start.elapsed() > crate::LIMIT {
+                let screen = fs::read_to_string(&self.probe).unwrap_or_default();
+                panic!("{} did not appear; on screen:\n{screen}", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn still_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+    }
+
+    /// Waits for the process to exit; its status code.
+    pub fn exit_code(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st.code();
+            }
+            let screen = fs::read_to_string(&self.probe).unwrap_or_default();
+            assert!(
+                start.elapsed() < limit,
+                "still running after {limit:?}; on screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+/// The number of the prompt batch on screen (0: none yet).
+pub fn batch_number(screen: &str) -> u64 {
+    screen
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("batch-"))
+        .filter_map(|n| n.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+impl Drop for GtkApp {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pg = nix::unistd::Pid::from_raw(c.id() as i32);
+            let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGTERM);
+            for _ in 0..100 {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGKILL);
+            let _ = c.wait();
+        }
+    }
 }

@@ -1,0 +1,216 @@
+//! Lock screens ("lockers"): which bus connection is a session's locker, and a new locker when
+//! the old one dies while its session is locked, so a crash of the lock screen never shows the
+//! desktop.
+//!
+//! A locker registers with `SetLocker(id)` (the session's owner, or root). Its unique bus name
+//! then may also report the session unlocked (`UnlockSession`), which is otherwise root's: the
+//! locker is what authenticated the user. While the session is locked nobody else may take the
+//! locker's place — only a locker the agent itself started for that session (matched by the
+//! caller's pid) — and while another live locker holds it, a second one is refused. When the bus
+//! announces a locker's name gone and its session is locked, the agent starts the configured
+//! locker command (`--locker-command`, `{id}` replaced by the session id) as the session's user,
+//! with the session's DISPLAY and the agent's bus in `VESTIBULE_AGENT_BUS` when it is not the
+//! system bus.
+//!
+//! What a process running as the session's own user can do against its own lock screen (read its
+//! memory, draw over it) is not something an agent can prevent; this keeps the state honest
+//! against everyone else and keeps the screen covered through crashes.
+
+use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use vestibule_core::record::SessionRecord;
+
+/// The locker command used when none is configured.
+pub const DEFAULT_COMMAND: &str = "/usr/bin/vestibule-gtk --lock-daemon --session {id}";
+
+/// Why a locker registration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("session {0} is locked: only the lock screen the agent started for it may take over")]
+    Locked(String),
+    #[error("session {0} already has a lock screen")]
+    Taken(String),
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Session number by locker's unique bus name.
+    by_name: HashMap<String, u64>,
+    /// The pid of the locker the agent started last, per session.
+    spawned: HashMap<u64, u32>,
+}
+
+/// The registry, and how to start a locker.
+#[derive(Debug)]
+pub struct Lockers {
+    inner: Mutex<Inner>,
+    command: Vec<String>,
+    bus_address: Option<String>,
+}
+
+impl Lockers {
+    pub fn new(command: Vec<String>, bus_address: Option<String>) -> Lockers {
+        Lockers {
+            inner: Mutex::new(Inner::default()),
+            command,
+            bus_address,
+        }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers `name` as session `n`'s locker. `locked`: the session's state now; `pid`: the
+    /// caller's process (None if the bus did not say); `root`: the caller is root.
+    pub fn register(
+        &self,
+        name: &str,
+        n: u64,
+        locked: bool,
+        pid: Option<u32>,
+        root: bool,
+    ) -> Result<(), Refused> {
+        let mut inner = self.inner();
+        if !root {
+            if locked && (pid.is_none() || inner.spawned.get(&n).copied() != pid) {
+                return Err(Refused::Locked(n.to_string()));
+            }
+            let other = inner.by_name.iter().any(|(k, &v)| v == n && k != name);
+            if other && !locked {
+                return Err(Refused::Taken(n.to_string()));
+            }
+        }
+        inner.by_name.retain(|_, &mut v| v != n);
+        inner.by_name.insert(name.to_owned(), n);
+        Ok(())
+    }
+
+    /// Whether `name` is session `n`'s registered locker.
+    pub fn is_locker(&self, name: &str, n: u64) -> bool {
+        self.inner().by_name.get(name) == Some(&n)
+    }
+
+    /// The bus says `name` is gone: the session it was the locker of, if any.
+    pub fn vanished(&self, name: &str) -> Option<u64> {
+        self.inner().by_name.remove(name)
+    }
+
+    /// The session is gone: forget its locker.
+    pub fn forget(&self, n: u64) {
+        let mut inner = self.inner();
+        inner.by_name.retain(|_, &mut v| v != n);
+        inner.spawned.remove(&n);
+    }
+
+    /// The command line for `id`.
+    fn argv(&self, id: &str) -> Vec<String> {
+        self.command.iter().map(|a| a.replace("{id}", id)).collect()
+    }
+
+    /// Starts a new locker for `record`'s session as its user; returns its pid.
+    pub fn spawn(&self, n: u64, record: &SessionRecord) -> Result<u32, String> {
+        let argv = self.argv(&record.id);
+        let Some((program, args)) = argv.split_first() else {
+            return Err("no locker command is configured".into());
+        };
+        let account = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(record.uid))
+            .map_err(|e| format!("cannot look up uid {}: {e}", record.uid))?
+            .ok_or_else(|| format!("uid {} has no account", record.uid))?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &account.dir)
+            .env("USER", &account.name)
+            .env("LOGNAME", &account.name)
+            .current_dir(if account.dir.is_dir() {
+                account.dir.as_path()
+            } else {
+                std::path::Path::new("/")
+            })
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        if let Some(display) = record.display.as_deref().filter(|d| !d.is_empty()) {
+            cmd.env("DISPLAY", display);
+        }
+        if let Some(a) = &self.bus_address {
+            cmd.env(crate::client::AGENT_BUS_ENV, a);
+        }
+        // Diagnostics settings pass through: the log level, and the lock screen's test probe.
+        for var in ["VESTIBULE_LOG", "VESTIBULE_GTK_PROBE"] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        if nix::unistd::geteuid().is_root() {
+            // std also drops the supplementary groups when it changes the uid as root.
+            cmd.uid(account.uid.as_raw()).gid(account.gid.as_raw());
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start {program}: {e}"))?;
+        let pid = child.id();
+        self.inner().spawned.insert(n, pid);
+        std::thread::Builder::new()
+            .name("locker-reaper".into())
+            .spawn(move || {
+                let _ = child.wait();
+            })
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        Ok(pid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lockers() -> Lockers {
+        Lockers::new(vec!["locker".into(), "--session".into(), "{id}".into()], None)
+    }
+
+    #[test]
+    fn the_owner_registers_while_unlocked_and_the_locker_may_report_unlock() {
+        let l = lockers();
+        l.register(":1.5", 3, false, Some(100), false).unwrap();
+        assert!(l.is_locker(":1.5", 3));
+        assert!(!l.is_locker(":1.6", 3));
+        assert!(!l.is_locker(":1.5", 4));
+    }
+
+    #[test]
+    fn nobody_else_takes_over_a_locked_session_or_a_held_one() {
+        let l = lockers();
+        l.register(":1.5", 3, false, Some(100), false).unwrap();
+        assert_eq!(
+            l.register(":1.9", 3, false, Some(200), false),
+            Err(Refused::Taken("3".into()))
+        );
+        assert_eq!(
+            l.register(":1.9", 3, true, Some(200), false),
+            Err(Refused::Locked("3".into()))
+        );
+        // Root may.
+        l.register(":1.9", 3, true, None, true).unwrap();
+        assert!(l.is_locker(":1.9", 3));
+        assert!(!l.is_locker(":1.5", 3), "one locker per session");
+    }
+
+    #[test]
+    fn a_vanished_locker_names_its_session_once() {
+        let l = lockers();
+        l.register(":1.5", 3, false, Some(100), false).unwrap();
+        assert_eq!(l.vanished(":1.5"), Some(3));
+        assert_eq!(l.vanished(":1.5"), None);
+        assert_eq!(l.vanished(":1.77"), None);
+    }
+
+    #[test]
+    fn the_command_gets_the_session_id() {
+        assert_eq!(lockers().argv("42"), ["locker", "--session", "42"]);
+    }
+}

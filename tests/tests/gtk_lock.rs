@@ -1,0 +1,339 @@
+//! The lock screen (`vestibule-gtk --lock`, `--lock-daemon`) on a real X server with real libpam
+//! on its own service (`vestibule-lock`): the screen is checked pixel by pixel from screenshots
+//! (the root window is painted magenta first, so any uncovered pixel shows), input through
+//! xdotool, the widgets through the probe, and with the session agent on a private bus for the
+//! lock signal and a locker killed while locked.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vestibule_agent::client::{Client, NewSession};
+use vestibule_e2e::x11::{focused, wait_probe_until, GtkApp, Xvfb};
+use vestibule_e2e::{binary, count, sandboxed, tests_dir, Work, LIMIT};
+
+const MAGENTA: [u8; 3] = [0xff, 0x00, 0xff];
+/// The lock window's background in the built-in style.
+const LOCK_BG: [u8; 3] = [0x0e, 0x12, 0x19];
+
+/// Starts `vestibule-gtk --lock` as alice in the sandbox (her own password via pam_unix).
+fn lock_as_alice(work: &Work, x: &Xvfb, extra: &[&str]) -> GtkApp {
+    let mut args: Vec<String> = ["setpriv", "--reuid=alice", "--regid=alice", "--init-groups", "--"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(binary("vestibule-gtk").to_string_lossy().into_owned());
+    args.extend([
+        "--lock".into(),
+        "--pam-confdir".into(),
+        work.pam_dir().to_string_lossy().into_owned(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    GtkApp::spawn(sandboxed(work, &args), x, &work.path().join("probe"))
+}
+
+/// Starts `vestibule-gtk` with these arguments as root, outside the sandbox.
+fn gtk_as_root(work: &Work, x: &Xvfb, args: &[&str]) -> GtkApp {
+    let mut cmd = Command::new(binary("vestibule-gtk"));
+    cmd.args(args)
+        .args(["--pam-confdir", work.pam_dir().to_str().unwrap()]);
+    GtkApp::spawn(cmd, x, &work.path().join("probe"))
+}
+
+/// Asserts the whole screen is the lock screen: no magenta anywhere, lock background in the
+/// corners.
+fn assert_covered(x: &Xvfb, work: &Work, name: &str) {
+    let shot = x.screenshot(&work.path().join(format!("{name}.png")));
+    assert_eq!(shot.count(MAGENTA), 0, "{name}: uncovered pixels");
+    for (px, py) in [
+        (0, 0),
+        (x.width - 1, 0),
+        (0, x.height - 1),
+        (x.width - 1, x.height - 1),
+    ] {
+        assert_eq!(shot.pixel(px, py), LOCK_BG, "{name}: corner ({px},{py})");
+    }
+}
+
+/// Waits until the screen is covered (a new locker starting), panicking after `limit`.
+fn wait_covered(x: &Xvfb, work: &Work, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let shot = x.screenshot(&work.path().join("poll.png"));
+        if shot.count(MAGENTA) == 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the screen was not covered again within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn uncovered_pixels(x: &Xvfb, work: &Work, name: &str) -> usize {
+    x.screenshot(&work.path().join(format!("{name}.png")))
+        .count(MAGENTA)
+}
+
+#[test]
+fn the_lock_screen_covers_everything_refuses_to_close_and_unlocks_only_with_the_right_password() {
+    let work = Work::new();
+    work.service_as("lock-unix", "vestibule-lock", &[]);
+    let mut x = Xvfb::start(800, 600);
+    x.backdrop("ff00ff");
+    assert_eq!(
+        uncovered_pixels(&x, &work, "before"),
+        800 * 600,
+        "the magenta background shows"
+    );
+    let mut l = lock_as_alice(&work, &x, &["--fail-delay-ms", "800"]);
+    let s = l.wait_focus("password-entry");
+    assert!(s.contains("Locked by alice"), "{s}");
+    assert_covered(&x, &work, "locked");
+
+    // Escape, Alt-F4 and a window manager's close request change nothing.
+    x.key("Escape");
+    x.key("alt+F4");
+    x.close_like_a_window_manager("Locked");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(l.still_running(), "the lock screen closed");
+    assert_covered(&x, &work, "after-close-attempts");
+
+    let s = l.answer(&x, "Password", "password-entry", "not-her-password");
+    assert!(s.contains("Locked by alice"), "{s}");
+    l.wait("Please wait");
+    let again = l.answer(&x, "Password", "password-entry", "alice-pw-1");
+    assert!(
+        again.contains("label[error]: Wrong password."),
+        "the failure is shown:\n{again}"
+    );
+    assert_eq!(l.exit_code(LIMIT), Some(0), "unlocked");
+    assert_eq!(
+        uncovered_pixels(&x, &work, "unlocked"),
+        800 * 600,
+        "the screen is uncovered"
+    );
+
+    // pam_authenticate twice, then pam_setcred(PAM_REFRESH_CRED) once; never a new session.
+    let rec = work.record();
+    assert_eq!(count(&rec, "authenticate"), 2, "{rec:?}");
+    let setcred: Vec<_> = rec.iter().filter(|r| r.function == "setcred").collect();
+    assert_eq!(setcred.len(), 1, "{rec:?}");
+    assert_eq!(setcred[0].flags, 0x10, "PAM_REFRESH_CRED: {rec:?}");
+    assert_eq!(count(&rec, "open_session"), 0, "{rec:?}");
+    assert!(rec.iter().all(|r| r.user == "alice"), "{rec:?}");
+    let log = work.read("syslog");
+    assert!(
+        log.contains("vestibule-lock["),
+        "logged under the lock screen's name: {log}"
+    );
+    assert!(
+        log.contains("FAILED UNLOCK ON") && log.contains("FOR 'alice'"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("UNLOCK ON {} BY alice", x.display)),
+        "{log}"
+    );
+}
+
+#[test]
+fn every_prompt_is_shown_and_answered_and_typing_ahead_is_never_an_attempt() {
+    // Two calls: the password, then a code — each answered by the user, the password not reused.
+    let work = Work::new();
+    work.service_as("lock-multi", "vestibule-lock", &[]);
+    let x = Xvfb::start(800, 600);
+    let mut l = gtk_as_root(&work, &x, &["--lock", "--fail-delay-ms", "10"]);
+    l.answer(&x, "Password", "password-entry", "secret1");
+    l.answer(&x, "Verification code", "entry", "123456");
+    assert_eq!(l.exit_code(LIMIT), Some(0));
+    assert_eq!(count(&work.record(), "authenticate"), 1);
+    drop(l);
+
+    // sleepy.py works 2 s before it asks: what is typed meanwhile (and after the right answer)
+    // goes nowhere.
+    let work = Work::new();
+    work.service_as("lock-sleepy", "vestibule-lock", &[]);
+    let mut l = gtk_as_root(&work, &x, &["--lock", "--fail-delay-ms", "10"]);
+    l.wait("Checking…");
+    x.type_text("typed-ahead");
+    x.key("Return");
+    let s = l.answer(&x, "Password", "password-entry", "secret1");
+    assert!(
+        !s.contains("Wrong password"),
+        "the typed-ahead text was not an attempt:\n{s}"
+    );
+    x.type_text("after");
+    x.key("Return");
+    assert_eq!(l.exit_code(LIMIT), Some(0));
+    assert_eq!(
+        count(&work.record(), "authenticate"),
+        1,
+        "one attempt, the user's"
+    );
+}
+
+/// A private bus with the shipped policy and the agent on it, killed on drop.
+struct AgentBus {
+    daemon: Child,
+    agent: Child,
+    address: String,
+}
+
+impl AgentBus {
+    fn start(work: &Work, locker_command: &str) -> AgentBus {
+        let data = tests_dir().parent().unwrap().join("data");
+        let conf = fs::read_to_string(tests_dir().join("fixtures/dbus/bus.conf.in"))
+            .unwrap()
+            .replace("@WORK@", work.path().to_str().unwrap())
+            .replace("@DATA@", data.to_str().unwrap());
+        fs::write(work.path().join("bus.conf"), conf).unwrap();
+        let mut daemon = Command::new("dbus-daemon")
+            .arg(format!(
+                "--config-file={}",
+                work.path().join("bus.conf").display()
+            ))
+            .args(["--nofork", "--nopidfile", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon");
+        let mut line = String::new();
+        BufReader::new(daemon.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line.trim().to_owned();
+        let agent = Command::new(binary("vestibule-agent"))
+            .args(["--bus-address", &address])
+            .arg("--state")
+            .arg(work.path().join("agent-state.json"))
+            .arg("--pam-confdir")
+            .arg(work.pam_dir())
+            .args(["--locker-command", locker_command])
+            .env("VESTIBULE_LOG", "info")
+            // Passed on to the lock screens the agent starts.
+            .env("VESTIBULE_GTK_PROBE", work.path().join("probe"))
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(work.path().join("agent.log")).unwrap())
+            .spawn()
+            .expect("vestibule-agent");
+        let bus = AgentBus {
+            daemon,
+            agent,
+            address,
+        };
+        let start = Instant::now();
+        while Client::connect(Some(&bus.address))
+            .and_then(|c| c.list())
+            .is_err()
+        {
+            assert!(
+                start.elapsed() < LIMIT,
+                "the agent did not start: {}",
+                work.read("agent.log")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bus
+    }
+}
+
+impl Drop for AgentBus {
+    fn drop(&mut self) {
+        let _ = self.agent.kill();
+        let _ = self.agent.wait();
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+#[test]
+fn the_lock_daemon_locks_on_the_agents_signal_and_a_killed_locker_is_replaced_at_once() {
+    let work = Work::new();
+    work.service("permit", &[("RECORD", "")]);
+    work.service_as("lock-accounts", "vestibule-lock", &[]);
+    let mut x = Xvfb::start(800, 600);
+    x.backdrop("ff00ff");
+    let gtk = binary("vestibule-gtk");
+    let locker = format!(
+        "{} --lock-daemon --session {{id}} --pam-confdir {}",
+        gtk.display(),
+        work.pam_dir().display()
+    );
+    let bus = AgentBus::start(&work, &locker);
+    let client = Client::connect(Some(&bus.address)).unwrap();
+    // A stand-in session of root's on this display: a sleeping leader, this test as supervisor.
+    let mut leader = Command::new("sleep").arg("600").process_group(0).spawn().unwrap();
+    let id = client
+        .register(&NewSession {
+            user: "root".into(),
+            uid: 0,
+            tty: String::new(),
+            display: x.display.clone(),
+            remote_host: String::new(),
+            service: "vestibule".into(),
+            leader: leader.id(),
+            supervisor: std::process::id(),
+            class: "user".into(),
+        })
+        .unwrap();
+
+    let mut daemon = gtk_as_root(
+        &work,
+        &x,
+        &["--lock-daemon", "--session", &id, "--agent-bus", &bus.address],
+    );
+    daemon.wait("no windows");
+    assert_eq!(
+        uncovered_pixels(&x, &work, "idle"),
+        800 * 600,
+        "nothing drawn before the lock"
+    );
+
+    client.lock(&id).unwrap();
+    daemon.wait_focus("password-entry");
+    assert_covered(&x, &work, "locked-by-signal");
+    assert_eq!(client.get(&id).unwrap().state, "locked");
+
+    // The lock screen is killed: the agent starts another, which covers the screen again.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = daemon.exit_code(LIMIT);
+    wait_covered(&x, &work, LIMIT);
+    assert_eq!(
+        client.get(&id).unwrap().state,
+        "locked",
+        "still locked through the crash"
+    );
+    let log = work.read("agent.log");
+    assert!(log.contains("started a new one"), "{log}");
+
+    // The new locker unlocks with the password and tells the agent on its own connection.
+    let old = format!("pid={}\n", daemon.pid());
+    wait_probe_until(
+        &work.path().join("probe"),
+        LIMIT,
+        "the new lock screen's prompt",
+        |s| !s.starts_with(&old) && focused(s).is_some_and(|l| l.starts_with("password-entry")),
+    );
+    x.type_text("toor-pw-1");
+    x.key("Return");
+    let start = Instant::now();
+    while client.get(&id).unwrap().state != "active" {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the agent never heard of the unlock: {}",
+            work.read("agent.log")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(uncovered_pixels(&x, &work, "unlocked-again"), 800 * 600);
+    let _ = leader.kill();
+    let _ = leader.wait();
+}
