@@ -115,6 +115,7 @@ smoke tui-login "${TUI_LOGIN[@]}"
     echo "valgrind: $(valgrind --version)"
     echo "hyperfine: $(hyperfine --version)"
     echo "git:      $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+    echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, before the measurements)"
 } >"$OUT/machine.txt"
 
 # ---------------------------------------------------------------- (1) callgrind
@@ -215,6 +216,9 @@ c_rss_max=$(stat_max "$OUT/rss.c.txt");   c_rss_med=$(stat_median "$OUT/rss.c.tx
 r_rss_max=$(stat_max "$OUT/rss.rust.txt"); r_rss_med=$(stat_median "$OUT/rss.rust.txt")
 t_rss_max=$(stat_max "$OUT/rss.tui.txt");  t_rss_med=$(stat_median "$OUT/rss.tui.txt")
 mib() { awk -v k="$1" 'BEGIN {printf "%.2f", k / 1024}'; }
+
+# Other work on a shared machine shows in the load; it is reported with the results.
+echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, after the measurements)" >>"$OUT/machine.txt"
 
 # ---------------------------------------------------------------- report
 {

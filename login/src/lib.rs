@@ -55,3 +55,14 @@ pub fn init_logging() {
         .with_target(false)
         .init();
 }
+
+#[cfg(test)]
+mod tests {
+    /// The unwinder is linked statically (build.rs): a panic must still unwind to `catch_unwind`,
+    /// as the core's conversation callback relies on.
+    #[test]
+    fn panics_still_unwind() {
+        let caught = std::panic::catch_unwind(|| panic!("unwinding works"));
+        assert!(caught.is_err());
+    }
+}
