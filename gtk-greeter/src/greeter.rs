@@ -279,6 +279,28 @@ impl Greeter {
                     g.submit();
                 }
             });
+            // Enter on a row logs in as that user (the window's default button would take it
+            // otherwise).
+            let keys = gtk::EventControllerKey::new();
+            keys.set_propagation_phase(gtk::PropagationPhase::Capture);
+            let weak_list = list.downgrade();
+            keys.connect_key_pressed(move |_, key, _, _| {
+                if !matches!(key, gdk::Key::Return | gdk::Key::KP_Enter | gdk::Key::space) {
+                    return glib::Propagation::Proceed;
+                }
+                let row = weak_list
+                    .upgrade()
+                    .and_then(|l| l.focus_child())
+                    .and_then(|c| c.downcast::<gtk::ListBoxRow>().ok());
+                match row {
+                    Some(row) => {
+                        row.activate();
+                        glib::Propagation::Stop
+                    }
+                    None => glib::Propagation::Proceed,
+                }
+            });
+            list.add_controller(keys);
         }
         for (i, (button, _, _)) in self.power.iter().enumerate() {
             let me = Rc::downgrade(self);

@@ -73,6 +73,8 @@ fn walk(widget: &gtk::Widget, depth: usize, focus: Option<&gtk::Widget>, out: &m
         let _ = writeln!(out, "{pad}entry{flags}: {}", e.text());
     } else if let Some(b) = widget.downcast_ref::<gtk::Button>() {
         let _ = writeln!(out, "{pad}button{flags}: {}", b.label().unwrap_or_default());
+    } else if widget.is::<gtk::ListBoxRow>() {
+        let _ = writeln!(out, "{pad}row{flags}");
     } else if let Some(d) = widget.downcast_ref::<gtk::DropDown>() {
         let selected = d
             .selected_item()

@@ -209,3 +209,29 @@ fn the_window_ignores_a_window_managers_close() {
     let s = std::fs::read_to_string(&g.probe).unwrap();
     assert!(s.contains("\nwindow visible=true"), "{s}");
 }
+
+#[test]
+fn the_user_list_offers_the_accounts_that_can_log_in_and_works_from_the_keyboard() {
+    let work = Work::new();
+    work.service("unix", &[]);
+    let x = Xvfb::start(1024, 768);
+    let who = work.path().join("who");
+    let config = CONFIG.replace("user_list = false", "user_list = true");
+    let g = greeter(&work, &x, &config, &[], &format!("id -un > {}", who.display()));
+    let s = g.wait_focus("entry");
+    // The sandbox's accounts (uid >= 1000, bash); never root or the nologin system accounts.
+    for name in ["alice", "bob", "carol"] {
+        assert!(s.contains(&format!("label[]: {name}\n")), "{name} listed:\n{s}");
+    }
+    assert!(
+        !s.contains("label[]: root\n") && !s.contains("label[]: nobody\n"),
+        "{s}"
+    );
+    // Shift+Tab leaves the name field for the list; Home picks its first entry, Enter logs in.
+    x.key("shift+Tab");
+    g.wait_focus("row");
+    x.key("Home");
+    x.key("Return");
+    g.answer(&x, "Password", "password-entry", "alice-pw-1");
+    assert_eq!(g.wait_file(&who).trim(), "alice");
+}
