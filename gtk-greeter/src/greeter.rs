@@ -586,16 +586,25 @@ impl Greeter {
             return;
         }
         self.armed_power.set(None);
-        let result = std::process::Command::new(&cmd[0]).args(&cmd[1..]).status();
-        let problem = match result {
-            Ok(s) if s.success() => None,
-            Ok(s) => Some(format!("Could not {what}: {} exited with {s}.", cmd[0])),
-            Err(e) => Some(format!("Could not {what}: {}: {e}.", cmd[0])),
-        };
-        if let Some(p) = problem {
-            self.card.borrow_mut().say(Note::Error(p));
-            self.refresh(false);
-        }
+        // Off the main loop: a command that hangs must not freeze the window.
+        let (tx, rx) = async_channel::bounded(1);
+        let (cmd, what) = (cmd.clone(), *what);
+        std::thread::spawn(move || {
+            let result = std::process::Command::new(&cmd[0]).args(&cmd[1..]).status();
+            let problem = match result {
+                Ok(s) if s.success() => None,
+                Ok(s) => Some(format!("Could not {what}: {} exited with {s}.", cmd[0])),
+                Err(e) => Some(format!("Could not {what}: {}: {e}.", cmd[0])),
+            };
+            let _ = tx.send_blocking(problem);
+        });
+        let me = Rc::downgrade(self);
+        glib::spawn_future_local(async move {
+            if let (Ok(Some(problem)), Some(g)) = (rx.recv().await, me.upgrade()) {
+                g.card.borrow_mut().say(Note::Error(problem));
+                g.refresh(false);
+            }
+        });
     }
 
     /// Brings the widgets in line with the state.

@@ -235,3 +235,50 @@ fn the_user_list_offers_the_accounts_that_can_log_in_and_works_from_the_keyboard
     g.answer(&x, "Password", "password-entry", "alice-pw-1");
     assert_eq!(g.wait_file(&who).trim(), "alice");
 }
+
+#[test]
+fn the_caps_lock_warning_shows_while_a_password_is_asked() {
+    let work = Work::new();
+    work.service("multi", &[]);
+    let x = Xvfb::start(800, 600);
+    let g = greeter(&work, &x, CONFIG, &[], "true");
+    g.wait_focus("entry");
+    // No hidden field on the card: no warning.
+    x.key("Caps_Lock");
+    std::thread::sleep(Duration::from_millis(400));
+    let s = std::fs::read_to_string(&g.probe).unwrap();
+    assert!(!s.contains("Caps Lock is on"), "{s}");
+    x.key("Caps_Lock");
+    x.type_text("alice");
+    x.key("Return");
+    g.wait_focus("password-entry");
+    x.key("Caps_Lock");
+    g.wait("label[caps-lock]: Caps Lock is on");
+    x.key("Caps_Lock");
+    wait_probe_until(&g.probe, LIMIT, "the warning gone", |s| {
+        !s.contains("Caps Lock is on")
+    });
+}
+
+#[test]
+fn power_off_runs_the_configured_command_after_a_second_press() {
+    let work = Work::new();
+    work.service("unix", &[]);
+    let x = Xvfb::start(800, 600);
+    let marker = work.path().join("powered-off");
+    let config = CONFIG.replace(
+        "poweroff = []",
+        &format!("poweroff = [\"sh\", \"-c\", \"echo off > {}\"]", marker.display()),
+    );
+    let g = greeter(&work, &x, &config, &[], "true");
+    let s = g.wait_focus("entry");
+    assert!(
+        s.contains("button: _Power off") && !s.contains("button: _Reboot"),
+        "{s}"
+    );
+    x.key("alt+p");
+    g.wait("Press again to power off.");
+    assert!(!marker.exists(), "one press does nothing");
+    x.key("alt+p");
+    assert_eq!(g.wait_file(&marker).trim(), "off");
+}
