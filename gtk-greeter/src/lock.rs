@@ -109,11 +109,16 @@ impl LockScreen {
         if let Some(display) = gdk::Display::default() {
             let weak = Rc::downgrade(&me);
             display.monitors().connect_items_changed(move |_, _, _, _| {
-                if let Some(l) = weak.upgrade() {
-                    if l.locked.get() {
-                        l.cover();
+                // GDK reports a change in steps (monitors removed, then added, then their
+                // geometry): cover once it has settled.
+                let weak = weak.clone();
+                glib::timeout_add_local_once(std::time::Duration::from_millis(50), move || {
+                    if let Some(l) = weak.upgrade() {
+                        if l.locked.get() {
+                            l.cover();
+                        }
                     }
-                }
+                });
             });
             if let Some(keyboard) = display.default_seat().and_then(|s| s.keyboard()) {
                 let weak = Rc::downgrade(&me);
@@ -158,8 +163,10 @@ impl LockScreen {
         self.uncover();
     }
 
-    /// One window per monitor, opaque and full screen, mapped at once; windows of monitors that
-    /// went away are closed.
+    /// One window per monitor, opaque and full screen, mapped at once. When the monitors change,
+    /// a whole new set is mapped before the old one goes, so nothing shows in between. Without a
+    /// window manager nothing places or sizes windows and every new one sits at the origin, so
+    /// the first window is as large as all monitors together.
     fn cover(self: &Rc<Self>) {
         let Some(display) = gdk::Display::default() else {
             return;
@@ -168,69 +175,82 @@ impl LockScreen {
             .filter_map(|i| display.monitors().item(i))
             .filter_map(|o| o.downcast::<gdk::Monitor>().ok())
             .collect();
-        let mut windows = self.windows.borrow_mut();
-        windows.retain(|(m, w)| {
-            let keep = monitors.contains(m);
-            if !keep {
-                w.destroy();
-            }
-            keep
-        });
-        for m in &monitors {
-            if windows.iter().any(|(have, _)| have == m) {
-                continue;
-            }
-            let w = gtk::Window::new();
-            w.set_application(Some(&self.app));
-            w.set_title(Some("Locked"));
-            w.add_css_class("lock");
-            w.set_decorated(false);
-            let g = m.geometry();
-            w.set_default_size(g.width(), g.height());
-            w.fullscreen_on_monitor(m);
-            let weak = Rc::downgrade(self);
-            w.connect_close_request(move |_| match weak.upgrade() {
-                Some(l) if l.locked.get() => glib::Propagation::Stop,
-                _ => glib::Propagation::Proceed,
+        let unchanged = {
+            let have = self.windows.borrow();
+            have.len() == monitors.len() && have.iter().zip(&monitors).all(|((a, _), b)| a == b)
+        };
+        if !unchanged {
+            let (width, height) = monitors.iter().map(|m| m.geometry()).fold((1, 1), |(w, h), g| {
+                (w.max(g.x() + g.width()), h.max(g.y() + g.height()))
             });
-            // Escape and friends go nowhere: nothing on the lock screen closes on a key.
-            let keys = gtk::EventControllerKey::new();
-            keys.set_propagation_phase(gtk::PropagationPhase::Capture);
-            keys.connect_key_pressed(|_, key, _, state| {
-                let alt_f4 = key == gdk::Key::F4 && state.contains(gdk::ModifierType::ALT_MASK);
-                if key == gdk::Key::Escape || alt_f4 {
-                    glib::Propagation::Stop
-                } else {
-                    glib::Propagation::Proceed
-                }
-            });
-            w.add_controller(keys);
-            if probe::target().is_some() {
-                let weak = Rc::downgrade(self);
-                w.connect_focus_widget_notify(move |_| {
-                    if let Some(l) = weak.upgrade() {
-                        l.probe();
-                    }
-                });
-            }
-            w.present();
-            windows.push((m.clone(), w));
-        }
-        // The card lives on the first monitor's window.
-        if let Some((_, first)) = windows.first() {
-            if self.panel.parent().as_ref() != Some(first.upcast_ref()) {
-                if let Some(old) = self.panel.parent() {
-                    if let Some(old) = old.downcast_ref::<gtk::Window>() {
-                        old.set_child(None::<&gtk::Widget>);
-                    }
+            let fresh: Vec<(gdk::Monitor, gtk::Window)> = monitors
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let g = m.geometry();
+                    let size = if i == 0 {
+                        (width, height)
+                    } else {
+                        (g.width(), g.height())
+                    };
+                    (m.clone(), self.new_window(m, size))
+                })
+                .collect();
+            if let Some((_, first)) = fresh.first() {
+                if let Some(old) = self.panel.parent().and_then(|p| p.downcast::<gtk::Window>().ok()) {
+                    old.set_child(None::<&gtk::Widget>);
                 }
                 first.set_child(Some(&self.panel));
             }
+            for (_, w) in &fresh {
+                w.present();
+            }
+            let old = std::mem::replace(&mut *self.windows.borrow_mut(), fresh);
+            for (_, w) in old {
+                w.destroy();
+            }
+        }
+        if let Some((_, first)) = self.windows.borrow().first() {
             first.present();
         }
-        drop(windows);
         self.view.focus();
         self.probe();
+    }
+
+    fn new_window(self: &Rc<Self>, monitor: &gdk::Monitor, (width, height): (i32, i32)) -> gtk::Window {
+        let w = gtk::Window::new();
+        w.set_application(Some(&self.app));
+        w.set_title(Some("Locked"));
+        w.add_css_class("lock");
+        w.set_decorated(false);
+        w.set_default_size(width, height);
+        w.fullscreen_on_monitor(monitor);
+        let weak = Rc::downgrade(self);
+        w.connect_close_request(move |_| match weak.upgrade() {
+            Some(l) if l.locked.get() => glib::Propagation::Stop,
+            _ => glib::Propagation::Proceed,
+        });
+        // Escape and friends go nowhere: nothing on the lock screen closes on a key.
+        let keys = gtk::EventControllerKey::new();
+        keys.set_propagation_phase(gtk::PropagationPhase::Capture);
+        keys.connect_key_pressed(|_, key, _, state| {
+            let alt_f4 = key == gdk::Key::F4 && state.contains(gdk::ModifierType::ALT_MASK);
+            if key == gdk::Key::Escape || alt_f4 {
+                glib::Propagation::Stop
+            } else {
+                glib::Propagation::Proceed
+            }
+        });
+        w.add_controller(keys);
+        if probe::target().is_some() {
+            let weak = Rc::downgrade(self);
+            w.connect_focus_widget_notify(move |_| {
+                if let Some(l) = weak.upgrade() {
+                    l.probe();
+                }
+            });
+        }
+        w
     }
 
     fn uncover(&self) {
