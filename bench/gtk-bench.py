@@ -424,6 +424,7 @@ def cmd_lock(args):
     agent = Agent(args.bus)
     leader = subprocess.Popen(["sleep", "infinity"], start_new_session=True)
     daemon = None
+    sid = None
     try:
         uid = os.getuid()
         user = __import__("pwd").getpwuid(uid).pw_name
@@ -454,11 +455,49 @@ def cmd_lock(args):
                 raise RuntimeError(f"the lock daemon exited ({daemon.returncode})")
         rss, hwm, pss = proc_mem(daemon.pid)
         print(f"#lockdaemon\t{rss}\t{hwm}\t{pss}\t{breakdown(daemon.pid)}", flush=True)
+        if args.respawn_runs:
+            respawn_runs(screen, agent, sid, targets, daemon.pid, args)
     finally:
         if daemon:
             stop(daemon)
+        # Lock screens the agent started (their own process groups).
+        if sid:
+            subprocess.run(["pkill", "-KILL", "-f", "--", f"--lock-daemon --session {sid}( |$)"], check=False)
         leader.kill()
         leader.wait()
+
+
+def lockers_of(sid):
+    out = subprocess.run(["pgrep", "-f", "--", f"--lock-daemon --session {sid}( |$)"], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+def respawn_runs(screen, agent, sid, targets, first_pid, args):
+    """Locked; the lock screen is SIGKILLed; t0 at the kill, done when the five samples show the
+    lock screen again (after first showing the root window: the X server unmaps a dead client's
+    windows), drawn by the lock screen the agent started."""
+    screen.paint_root()
+    agent.call("LockSession", ("(s)", (sid,)))
+    screen.wait_samples(lambda s: list(s) == list(targets), args.limit, "the lock screen before the first kill")
+    victim = first_pid
+    for i in range(1, args.respawn_runs + 1):
+        time.sleep(args.gap)
+        start = time.perf_counter()
+        os.kill(victim, signal.SIGKILL)
+        screen.wait_samples(lambda s: any(c == MAGENTA for c in s), args.limit, "the dead lock screen's windows to go")
+        gone = time.perf_counter() - start
+        _, done = poll(screen, targets, args.limit, start, tick=agent.pump)
+        at_done = screen.count(MAGENTA)
+        time.sleep(0.5)
+        after = screen.count(MAGENTA)
+        new = lockers_of(sid) - {victim}
+        if not new:
+            raise RuntimeError("no new lock screen after the kill")
+        print("\t".join(str(x) for x in ["#respawn", i, "%.1f" % (gone * 1000), "%.1f" % (done * 1000), at_done, after]),
+              flush=True)
+        log(f"respawn run {i}: uncovered after {gone*1000:.1f} ms, covered again after {done*1000:.1f} ms, magenta {at_done}/{after}")
+        victim = max(new)
+    agent.call("UnlockSession", ("(s)", (sid,)))
 
 
 def on_term(signum, frame):
@@ -489,6 +528,8 @@ def main():
     l.add_argument("--gap", type=float, default=0.5)
     l.add_argument("--limit", type=float, default=10.0)
     l.add_argument("--logdir", default=".")
+    l.add_argument("--respawn-runs", type=int, default=0,
+                   help="then, locked, SIGKILL the lock screen this many times and time the agent's replacement")
     args = p.parse_args()
     try:
         if args.what == "greeters":

@@ -31,7 +31,8 @@
 # plain black background, as vestibule-gtk draws a plain colour).
 #
 # Usage: bench/run-gtk.sh   (as root: the agent's RegisterSession is root-only)
-# Tunables: RUNS=30 (greeter starts per side, >= 20) LOCK_RUNS=30 IDLE=3 (s at the card before
+# Tunables: RUNS=30 (greeter starts per side, >= 20) LOCK_RUNS=30 RESPAWN_RUNS=20 (lock screen
+# killed while locked, replaced by the agent) IDLE=3 (s at the card before
 #           memory is read) RESULTS=bench/gtk-results.md
 # Output: Markdown on stdout and in $RESULTS; raw runs in bench/out/gtk-runs.tsv and
 #         bench/out/gtk-lock-runs.tsv, logs of every process in bench/out/gtk-logs/.
@@ -46,6 +47,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 RUNS=${RUNS:-30}
 LOCK_RUNS=${LOCK_RUNS:-30}
+RESPAWN_RUNS=${RESPAWN_RUNS:-20}
 IDLE=${IDLE:-3}
 RESULTS=${RESULTS:-$ROOT/bench/gtk-results.md}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -148,7 +150,8 @@ ADDRESS=$(head -n1 "$WORK/bus.address")
 [[ $ADDRESS == unix:* ]] || die "dbus-daemon did not start: $(cat "$LOGS/agent-bus.log")"
 mkdir -p "$WORK/agent"
 VESTIBULE_LOG=info "$AGENT" --bus-address "$ADDRESS" --state "$WORK/agent/sessions.json" \
-	--pam-confdir "$WORK/pam.d" 2>"$LOGS/agent.log" &
+	--pam-confdir "$WORK/pam.d" --locker-command "$GTK --lock-daemon --session {id} --pam-confdir $WORK/pam.d" \
+	2>"$LOGS/agent.log" &
 AGENT_PID=$!
 for _ in $(seq 100); do
 	grep -q "org.vestibule.SessionAgent1" <(busctl --address="$ADDRESS" list 2>/dev/null || true) && break
@@ -160,6 +163,7 @@ LOCK_STATUS=measured
 LOCK_REASON=''
 log "lock: $LOCK_RUNS locks of one idle lock daemon"
 if ! VESTIBULE_LOG=info "$PY" bench/gtk-bench.py lock --display "$DISPLAY" --bus "$ADDRESS" --runs "$LOCK_RUNS" \
+	--respawn-runs "$RESPAWN_RUNS" \
 	--logdir "$LOGS" --daemon "$GTK --lock-daemon --agent-bus $ADDRESS --pam-confdir $WORK/pam.d" \
 	>"$OUT/gtk-lock-runs.tsv" 2>"$LOGS/lock-bench.log"; then
 	LOCK_STATUS=pending
@@ -189,6 +193,7 @@ lock_lines = open(sys.argv[2]).read().splitlines() if os.path.exists(sys.argv[2]
 locks = [l.split("\t") for l in lock_lines if l and not l.startswith("#")]
 lock_targets = [l.split("\t") for l in lock_lines if l.startswith("#targets")]
 lockdaemon = [l.split("\t") for l in lock_lines if l.startswith("#lockdaemon")]
+respawns = [l.split("\t") for l in lock_lines if l.startswith("#respawn")]
 
 def pct(xs, p):
     xs = sorted(xs)
@@ -289,6 +294,20 @@ if lock_ok:
           f"lock background #0e1219 in all four corners: {corners}/{len(locks)} runs.")
     if lock_targets:
         print(f"Locked samples (corners, centre): {lock_targets[0][2]}")
+    if respawns:
+        rg = stats([float(r[2]) for r in respawns])
+        rc = stats([float(r[3]) for r in respawns])
+        print()
+        print(f"Lock screen killed while locked ({len(respawns)} times, SIGKILL; the agent starts a new one when its bus")
+        print("name vanishes): t0 at the kill, 'uncovered' when the X server has removed the dead windows,")
+        print("'covered again' when the five samples show the new lock screen.")
+        print()
+        print("| | median | p90 | min–max |")
+        print("|---|---:|---:|---:|")
+        for name, st in (("uncovered (dead windows gone)", rg), ("covered again by the new lock screen", rc)):
+            print(f"| {name} | {st[0]:.0f} ms | {st[1]:.0f} ms | {st[2]:.0f}–{st[3]:.0f} ms |")
+        print()
+        print(f"Root-window pixels left when covered again: max {max(int(r[4]) for r in respawns)}; 0.5 s later: max {max(int(r[5]) for r in respawns)}.")
     if lockdaemon:
         d = lockdaemon[0]
         print(f"Lock daemon after the runs: VmRSS {int(d[1])/1024:.1f} MiB, VmHWM {int(d[2])/1024:.1f} MiB, Pss {int(d[3])/1024:.1f} MiB ({d[4]}).")
@@ -305,6 +324,10 @@ print(f"| greeter start to first frame (median; p90) | {vf:.0f} ms; {S[V]['frame
 if lock_ok:
     print(f"| lock: LockSession call to screen covered (median; p90) | {cov[0]:.0f} ms; {cov[1]:.0f} ms | n/a (no lock mode) | – | ≤ 250 ms | {'yes' if cov[0] <= 250 and max(after) == 0 else 'no'} |")
     print(f"| lock: Lock signal to screen covered (median; p90) | {after_sig[0]:.0f} ms; {after_sig[1]:.0f} ms | n/a | – | ≤ 250 ms | {'yes' if after_sig[0] <= 250 and max(after) == 0 else 'no'} |")
+    if respawns:
+        rc = stats([float(r[3]) for r in respawns])
+        clean = max(int(r[5]) for r in respawns) == 0
+        print(f"| lock screen SIGKILLed while locked to screen covered again by the agent's new one (median; p90) | {rc[0]:.0f} ms; {rc[1]:.0f} ms | n/a | – | ≤ 250 ms | {'yes' if rc[0] <= 250 and clean else 'no'} |")
 else:
     print(f"| lock signal to screen covered | pending | n/a (no lock mode) | – | ≤ 250 ms | pending |")
 vr, lr = S[V]["rss"][0], S[L]["rss"][0]
