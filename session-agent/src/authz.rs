@@ -1,8 +1,10 @@
 //! Who may do what, decided from the caller's uid as the bus reports it — never from anything the
 //! caller sends. Root may do everything; a user may list, look at, lock and close only their own
 //! sessions; registering, unregistering, unlocking and locking everything are root's, because
-//! the supervisor and the lock screen's helper that run them are root, and a user who could mark
-//! their own session "active" again would make the lock state meaningless to everyone who trusts it.
+//! the supervisor that registers is root, and a user who could mark their own session "active"
+//! again would make the lock state meaningless to everyone who trusts it. The one exception is
+//! decided by the service, not here: the session's registered lock screen (see `crate::locker`),
+//! which authenticated the user, may report the unlock.
 
 /// One thing a caller asks for, with the owner of what it touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
