@@ -20,6 +20,17 @@ pub fn dump(windows: &[gtk::Window]) {
         return;
     };
     let mut out = format!("pid={}\n", std::process::id());
+    if let Some(d) = gtk::gdk::Display::default() {
+        let monitors = d.monitors();
+        let geometry: Vec<String> = (0..monitors.n_items())
+            .filter_map(|i| monitors.item(i).and_downcast::<gtk::gdk::Monitor>())
+            .map(|m| {
+                let g = m.geometry();
+                format!("{}x{}+{}+{}", g.width(), g.height(), g.x(), g.y())
+            })
+            .collect();
+        let _ = writeln!(out, "monitors {}", geometry.join(" "));
+    }
     if windows.is_empty() {
         out.push_str("no windows\n");
     }
