@@ -12,7 +12,9 @@
 # (systemd-analyze verify checks the shipped units; nothing is started: PID 1 is not systemd here),
 # libgtk-4-dev (the desktop greeter; GTK 4.8) + fonts-dejavu-core (text to draw), xvfb (the X
 # server its tests run on) + xdotool (typing into it) + imagemagick (screenshots) + python3-xlib
-# (the tests' stand-ins for a desktop under the lock screen and a window manager's close request).
+# (the tests' stand-ins for a desktop under the lock screen and a window manager's close request),
+# sway + grim (a headless Wayland compositor whose outputs can be plugged in while the lock screen
+# runs, and its screenshots: the multi-monitor test).
 # With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS), dpkg-dev
 # (dpkg-buildflags: the C baseline is built with Debian's hardening flags), lightdm-gtk-greeter
 # (Debian's GTK greeter, measured side by side with vestibule-gtk by bench/run-gtk.sh; without
@@ -22,7 +24,7 @@
 set -euo pipefail
 
 packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd
-	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib)
+	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib sway grim)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(valgrind hyperfine time dpkg-dev lightdm-gtk-greeter python3-gi)
 fi

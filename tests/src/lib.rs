@@ -315,4 +315,5 @@ pub fn wait_for_file(path: &Path, limit: Duration) -> String {
 
 /// The usual limit for one login.
 pub const LIMIT: Duration = Duration::from_secs(30);
+pub mod sway;
 pub mod x11;

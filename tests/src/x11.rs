@@ -138,21 +138,7 @@ while True:
             .status()
             .expect("import (imagemagick)");
         assert!(st.success(), "screenshot failed");
-        let out = Command::new("convert")
-            .arg(save_as)
-            .arg("rgb:-")
-            .output()
-            .expect("convert");
-        assert!(out.status.success(), "convert failed");
-        assert_eq!(
-            out.stdout.len(),
-            (self.width * self.height * 3) as usize,
-            "screenshot size"
-        );
-        Shot {
-            width: self.width,
-            rgb: out.stdout,
-        }
+        Shot::read(save_as)
     }
 
     /// Sends WM_DELETE_WINDOW to every top-level window whose name matches, as a window manager's
@@ -208,10 +194,37 @@ impl Drop for Xvfb {
 /// A screenshot's pixels.
 pub struct Shot {
     pub width: u32,
+    pub height: u32,
     pub rgb: Vec<u8>,
 }
 
 impl Shot {
+    /// Reads an image file (PNG) as RGB pixels, whatever its size.
+    pub fn read(path: &Path) -> Shot {
+        let size = Command::new("identify")
+            .args(["-format", "%w %h"])
+            .arg(path)
+            .output()
+            .expect("identify (imagemagick)");
+        let dims: Vec<u32> = String::from_utf8_lossy(&size.stdout)
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        assert_eq!(dims.len(), 2, "identify {}", path.display());
+        let out = Command::new("convert")
+            .arg(path)
+            .arg("rgb:-")
+            .output()
+            .expect("convert");
+        assert!(out.status.success(), "convert failed");
+        assert_eq!(out.stdout.len(), (dims[0] * dims[1] * 3) as usize, "image size");
+        Shot {
+            width: dims[0],
+            height: dims[1],
+            rgb: out.stdout,
+        }
+    }
+
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
         let i = ((y * self.width + x) * 3) as usize;
         [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
@@ -261,7 +274,13 @@ pub struct GtkApp {
 impl GtkApp {
     /// Spawns `cmd` (in its own process group) on `x` with the probe in `probe`.
     pub fn spawn(mut cmd: Command, x: &Xvfb, probe: &Path) -> GtkApp {
-        cmd.env("DISPLAY", &x.display).env("VESTIBULE_GTK_PROBE", probe);
+        cmd.env("DISPLAY", &x.display);
+        GtkApp::spawn_on(cmd, probe)
+    }
+
+    /// Spawns `cmd` as it is (its display already chosen) with the probe in `probe`.
+    pub fn spawn_on(mut cmd: Command, probe: &Path) -> GtkApp {
+        cmd.env("VESTIBULE_GTK_PROBE", probe);
         let child = crate::spawn(&mut cmd);
         GtkApp {
             child: Some(child),

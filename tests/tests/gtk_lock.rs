@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vestibule_agent::client::{Client, NewSession};
+use vestibule_e2e::sway::Sway;
 use vestibule_e2e::x11::{focused, wait_probe_until, GtkApp, Xvfb};
 use vestibule_e2e::{binary, count, sandboxed, tests_dir, Work, LIMIT};
 
@@ -336,4 +337,46 @@ fn the_lock_daemon_locks_on_the_agents_signal_and_a_killed_locker_is_replaced_at
     assert_eq!(uncovered_pixels(&x, &work, "unlocked-again"), 800 * 600);
     let _ = leader.kill();
     let _ = leader.wait();
+}
+
+#[test]
+fn a_monitor_plugged_in_while_locked_is_covered_at_once() {
+    // Under a headless sway: its outputs can be created while the lock screen runs.
+    let work = Work::new();
+    work.service_as("lock-accounts", "vestibule-lock", &[]);
+    let sway = Sway::start(work.path());
+    let mut cmd = Command::new(binary("vestibule-gtk"));
+    cmd.args(["--lock", "--pam-confdir", work.pam_dir().to_str().unwrap()]);
+    sway.client_env(&mut cmd);
+    let probe = work.path().join("probe");
+    let mut l = GtkApp::spawn_on(cmd, &probe);
+    let s = l.wait_focus("password-entry");
+    assert_eq!(s.matches("\nwindow visible=true").count(), 1, "{s}");
+    let first = sway.screenshot("HEADLESS-1", &work.path().join("one.png"));
+    assert_eq!(first.count(MAGENTA), 0, "the first monitor is covered");
+
+    sway.swaymsg(&["create_output"]);
+    let s = wait_probe_until(&probe, LIMIT, "a window on the new monitor", |s| {
+        s.matches("\nwindow visible=true").count() == 2
+    });
+    assert!(s.contains("monitors 1280x720+0+0 1920x1080+1280+0"), "{s}");
+    // The window is mapped; give the compositor a moment to show its frame, then every pixel of
+    // the new monitor must be the lock screen.
+    let start = Instant::now();
+    loop {
+        let shot = sway.screenshot("HEADLESS-2", &work.path().join("two.png"));
+        let total = (shot.width * shot.height) as usize;
+        if shot.count(LOCK_BG) == total {
+            break;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "the new monitor is not covered: {} of {total} pixels are the lock screen's",
+            shot.count(LOCK_BG)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first = sway.screenshot("HEADLESS-1", &work.path().join("one-after.png"));
+    assert_eq!(first.count(MAGENTA), 0, "the first monitor is still covered");
+    assert!(l.still_running(), "still locked");
 }
