@@ -315,5 +315,54 @@ pub fn wait_for_file(path: &Path, limit: Duration) -> String {
 
 /// The usual limit for one login.
 pub const LIMIT: Duration = Duration::from_secs(30);
+/// A private dbus-daemon with the shipped agent policy (`tests/fixtures/dbus/bus.conf.in`, which
+/// includes `data/dbus/org.vestibule.SessionAgent1.conf` as is), killed when dropped; its log is
+/// `bus.log` in the work dir.
+pub struct PrivateBus {
+    daemon: Child,
+    pub address: String,
+}
+
+impl PrivateBus {
+    pub fn start(work: &Work) -> PrivateBus {
+        require_root();
+        let template = tests_dir().join("fixtures/dbus/bus.conf.in");
+        let data = tests_dir().parent().unwrap().join("data");
+        let conf = fs::read_to_string(&template)
+            .unwrap()
+            .replace("@WORK@", work.path().to_str().unwrap())
+            .replace("@DATA@", data.to_str().unwrap());
+        let conf_path = work.path().join("bus.conf");
+        fs::write(&conf_path, conf).unwrap();
+        let mut daemon = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf_path.display()))
+            .args(["--nofork", "--nopidfile", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(work.path().join("bus.log")).unwrap())
+            .spawn()
+            .expect("dbus-daemon (package dbus-daemon; scripts/install-deps.sh installs it)");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(daemon.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let address = line.trim().to_owned();
+        assert!(address.starts_with("unix:"), "dbus-daemon printed {line:?}");
+        PrivateBus { daemon, address }
+    }
+
+    pub fn client(&self) -> vestibule_agent::client::Client {
+        vestibule_agent::client::Client::connect(Some(&self.address)).expect("connect to the private bus")
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
 pub mod sway;
 pub mod x11;

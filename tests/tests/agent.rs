@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -36,50 +36,8 @@ const NO_SUCH_SESSION: &str = "org.vestibule.SessionAgent1.Error.NoSuchSession";
 const SESSION_IFACE: &str = "org.vestibule.SessionAgent1.Session";
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 
-/// A private dbus-daemon, killed when dropped.
-struct Bus {
-    daemon: Child,
-    address: String,
-}
-
-impl Bus {
-    fn start(work: &Work) -> Bus {
-        require_root();
-        let template = tests_dir().join("fixtures/dbus/bus.conf.in");
-        let data = tests_dir().parent().unwrap().join("data");
-        let conf = fs::read_to_string(&template)
-            .unwrap()
-            .replace("@WORK@", work.path().to_str().unwrap())
-            .replace("@DATA@", data.to_str().unwrap());
-        let conf_path = work.path().join("bus.conf");
-        fs::write(&conf_path, conf).unwrap();
-        let mut daemon = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf_path.display()))
-            .args(["--nofork", "--nopidfile", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(work.path().join("bus.log")).unwrap())
-            .spawn()
-            .expect("dbus-daemon (package dbus-daemon; scripts/install-deps.sh installs it)");
-        let mut line = String::new();
-        BufReader::new(daemon.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line.trim().to_owned();
-        assert!(address.starts_with("unix:"), "dbus-daemon printed {line:?}");
-        Bus { daemon, address }
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(Some(&self.address)).expect("connect to the private bus")
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
-}
+/// The tests' private bus (shared harness).
+type Bus = PrivateBus;
 
 /// A running `vestibule-agent`, killed when dropped; its log is `agent.log` in the work dir.
 struct Agent {

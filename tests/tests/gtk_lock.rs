@@ -5,15 +5,14 @@
 //! lock signal and a locker killed while locked.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vestibule_agent::client::{Client, NewSession};
+use vestibule_agent::client::NewSession;
 use vestibule_e2e::sway::Sway;
 use vestibule_e2e::x11::{focused, wait_probe_until, GtkApp, Xvfb};
-use vestibule_e2e::{binary, count, sandboxed, tests_dir, Work, LIMIT};
+use vestibule_e2e::{binary, count, sandboxed, PrivateBus, Work, LIMIT};
 
 const MAGENTA: [u8; 3] = [0xff, 0x00, 0xff];
 /// The lock window's background in the built-in style.
@@ -177,38 +176,17 @@ fn every_prompt_is_shown_and_answered_and_typing_ahead_is_never_an_attempt() {
     );
 }
 
-/// A private bus with the shipped policy and the agent on it, killed on drop.
+/// The tests' private bus with the agent on it, killed on drop.
 struct AgentBus {
-    daemon: Child,
     agent: Child,
-    address: String,
+    bus: PrivateBus,
 }
 
 impl AgentBus {
     fn start(work: &Work, locker_command: &str) -> AgentBus {
-        let data = tests_dir().parent().unwrap().join("data");
-        let conf = fs::read_to_string(tests_dir().join("fixtures/dbus/bus.conf.in"))
-            .unwrap()
-            .replace("@WORK@", work.path().to_str().unwrap())
-            .replace("@DATA@", data.to_str().unwrap());
-        fs::write(work.path().join("bus.conf"), conf).unwrap();
-        let mut daemon = Command::new("dbus-daemon")
-            .arg(format!(
-                "--config-file={}",
-                work.path().join("bus.conf").display()
-            ))
-            .args(["--nofork", "--nopidfile", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon");
-        let mut line = String::new();
-        BufReader::new(daemon.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line.trim().to_owned();
+        let bus = PrivateBus::start(work);
         let agent = Command::new(binary("vestibule-agent"))
-            .args(["--bus-address", &address])
+            .args(["--bus-address", &bus.address])
             .arg("--state")
             .arg(work.path().join("agent-state.json"))
             .arg("--pam-confdir")
@@ -221,16 +199,9 @@ impl AgentBus {
             .stderr(fs::File::create(work.path().join("agent.log")).unwrap())
             .spawn()
             .expect("vestibule-agent");
-        let bus = AgentBus {
-            daemon,
-            agent,
-            address,
-        };
+        let this = AgentBus { agent, bus };
         let start = Instant::now();
-        while Client::connect(Some(&bus.address))
-            .and_then(|c| c.list())
-            .is_err()
-        {
+        while this.bus.client().list().is_err() {
             assert!(
                 start.elapsed() < LIMIT,
                 "the agent did not start: {}",
@@ -238,16 +209,15 @@ impl AgentBus {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        bus
+        this
     }
 }
 
 impl Drop for AgentBus {
     fn drop(&mut self) {
+        // The agent first; the bus goes when `bus` is dropped after this.
         let _ = self.agent.kill();
         let _ = self.agent.wait();
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
     }
 }
 
@@ -265,7 +235,7 @@ fn the_lock_daemon_locks_on_the_agents_signal_and_a_killed_locker_is_replaced_at
         work.pam_dir().display()
     );
     let bus = AgentBus::start(&work, &locker);
-    let client = Client::connect(Some(&bus.address)).unwrap();
+    let client = bus.bus.client();
     // A stand-in session of root's on this display: a sleeping leader, this test as supervisor.
     let mut leader = Command::new("sleep").arg("600").process_group(0).spawn().unwrap();
     let id = client
@@ -285,7 +255,7 @@ fn the_lock_daemon_locks_on_the_agents_signal_and_a_killed_locker_is_replaced_at
     let mut daemon = gtk_as_root(
         &work,
         &x,
-        &["--lock-daemon", "--session", &id, "--agent-bus", &bus.address],
+        &["--lock-daemon", "--session", &id, "--agent-bus", &bus.bus.address],
     );
     daemon.wait("no windows");
     assert_eq!(

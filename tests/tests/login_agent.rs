@@ -3,7 +3,6 @@
 //! against the real agent, as `agent.rs` proves the zbus client of `vestibule-tui`.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,38 +13,16 @@ use vestibule_e2e::*;
 /// A private dbus-daemon with the agent's policy and a running `vestibule-agent`, both killed
 /// when dropped.
 struct Agent {
-    daemon: Child,
     agent: Child,
-    address: String,
+    bus: PrivateBus,
 }
 
 impl Agent {
     fn start(work: &Work) -> Agent {
-        require_root();
-        let template = tests_dir().join("fixtures/dbus/bus.conf.in");
-        let data = tests_dir().parent().unwrap().join("data");
-        let conf = fs::read_to_string(template)
-            .unwrap()
-            .replace("@WORK@", work.path().to_str().unwrap())
-            .replace("@DATA@", data.to_str().unwrap());
-        let conf_path = work.path().join("bus.conf");
-        fs::write(&conf_path, conf).unwrap();
-        let mut daemon = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf_path.display()))
-            .args(["--nofork", "--nopidfile", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(work.path().join("bus.log")).unwrap())
-            .spawn()
-            .expect("dbus-daemon (package dbus-daemon; scripts/install-deps.sh installs it)");
-        let mut line = String::new();
-        BufReader::new(daemon.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line.trim().to_owned();
-        assert!(address.starts_with("unix:"), "dbus-daemon printed {line:?}");
+        let bus = PrivateBus::start(work);
         let agent = Command::new(binary("vestibule-agent"))
             .arg("--bus-address")
-            .arg(&address)
+            .arg(&bus.address)
             .arg("--state")
             .arg(work.path().join("run/vestibule/sessions.json"))
             .arg("--pam-confdir")
@@ -55,11 +32,7 @@ impl Agent {
             .stderr(fs::File::create(work.path().join("agent.log")).unwrap())
             .spawn()
             .expect("start vestibule-agent");
-        let this = Agent {
-            daemon,
-            agent,
-            address,
-        };
+        let this = Agent { agent, bus };
         let start = Instant::now();
         while this.client().list().is_err() {
             assert!(
@@ -73,16 +46,15 @@ impl Agent {
     }
 
     fn client(&self) -> Client {
-        Client::connect(Some(&self.address)).expect("connect to the private bus")
+        self.bus.client()
     }
 }
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        for child in [&mut self.agent, &mut self.daemon] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // The agent first; the bus goes when `bus` is dropped after this.
+        let _ = self.agent.kill();
+        let _ = self.agent.wait();
     }
 }
 
@@ -134,7 +106,7 @@ fn vestibule_login_registers_its_session_and_unregisters_it_once_closed() {
     work.service("permit", &[("RECORD", "")]);
     let agent = Agent::start(&work);
     let client = agent.client();
-    let mut login = start_login(&work, &agent.address, &["sleep", "2"]);
+    let mut login = start_login(&work, &agent.bus.address, &["sleep", "2"]);
     let s = registered(&client, &mut login);
     assert_eq!((s.user.as_str(), s.tty.as_str()), ("alice", "tty9"), "{s:?}");
     assert_eq!(
@@ -172,7 +144,7 @@ fn a_session_the_agent_closes_is_closed_by_vestibule_login_in_its_own_transactio
     work.service("permit", &[("RECORD", "")]);
     let agent = Agent::start(&work);
     let client = agent.client();
-    let mut login = start_login(&work, &agent.address, &["sleep", "600"]);
+    let mut login = start_login(&work, &agent.bus.address, &["sleep", "600"]);
     let s = registered(&client, &mut login);
     // The agent answers once the supervisor has closed PAM and unregistered.
     client.close(&s.id).expect("CloseSession");
