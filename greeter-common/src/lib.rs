@@ -9,6 +9,7 @@ pub mod config;
 pub mod desktop_entry;
 pub mod pam_worker;
 pub mod sessions;
+pub mod signals;
 pub mod state;
 pub mod unlock_worker;
 

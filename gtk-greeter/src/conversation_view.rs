@@ -163,9 +163,25 @@ impl CardView {
         }
     }
 
+    /// The user submitted the card: the answers to send if a prompt is pending (the fields are
+    /// emptied and the card moves on); an answer too long for the core becomes a note on the card
+    /// instead. Stray input, with no prompt pending, gives nothing.
+    pub fn collect_answers(&self, card: &mut Card) -> Option<Vec<Option<Secret>>> {
+        if !matches!(card.phase, Phase::Asking(_)) {
+            return None;
+        }
+        match self.take_answers() {
+            Ok(answers) => card.submit().then_some(answers),
+            Err(e) => {
+                card.say(Note::Error(e));
+                None
+            }
+        }
+    }
+
     /// The answers, one per PAM message, and the fields emptied. An answer longer than the core
     /// accepts is refused with a note instead.
-    pub fn take_answers(&self) -> Result<Vec<Option<Secret>>, String> {
+    fn take_answers(&self) -> Result<Vec<Option<Secret>>, String> {
         let fields = self.fields.borrow();
         let mut out = Vec::with_capacity(fields.len());
         for f in fields.iter() {

@@ -399,15 +399,8 @@ impl Greeter {
         match phase {
             Phase::Idle => self.start_login(),
             Phase::Asking(_) => {
-                let answers = match self.view.take_answers() {
-                    Ok(a) => a,
-                    Err(e) => {
-                        self.card.borrow_mut().say(Note::Error(e));
-                        self.refresh(false);
-                        return;
-                    }
-                };
-                if self.card.borrow_mut().submit() {
+                let answers = self.view.collect_answers(&mut self.card.borrow_mut());
+                if let Some(answers) = answers {
                     self.send(ToWorker::Answers(answers));
                 }
                 self.refresh(false);

@@ -317,18 +317,9 @@ impl LockScreen {
         if !matches!(self.card.borrow().phase, Phase::Asking(_)) {
             return;
         }
-        let answers = match self.view.take_answers() {
-            Ok(a) => a,
-            Err(e) => {
-                self.card.borrow_mut().say(crate::card::Note::Error(e));
-                self.refresh(false);
-                return;
-            }
-        };
-        if self.card.borrow_mut().submit() {
-            if let Some(tx) = self.worker.borrow().as_ref() {
-                let _ = tx.send(ToWorker::Answers(answers));
-            }
+        let answers = self.view.collect_answers(&mut self.card.borrow_mut());
+        if let (Some(answers), Some(tx)) = (answers, self.worker.borrow().as_ref()) {
+            let _ = tx.send(ToWorker::Answers(answers));
         }
         self.refresh(false);
     }

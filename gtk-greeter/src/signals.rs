@@ -1,8 +1,7 @@
 //! Signals in a GTK process that supervises sessions.
 //!
-//! The core's supervisor reads SIGCHLD, SIGTERM, SIGHUP and friends from a signalfd in the PAM
-//! thread, so every thread must block them: [`block`] runs first thing in `main`, before GTK
-//! starts its threads (they inherit the mask). While no session runs, the main loop reads the
+//! Every thread must block the supervisor's signals (`vestibule_greeter::signals`): [`block`]
+//! runs first thing in `main`, before GTK starts its threads. While no session runs, the main loop reads the
 //! stop signals from its own signalfd ([`StopWatch`]) and quits cleanly; while one runs it stops
 //! watching, so the supervisor gets them and ends the session first.
 
@@ -11,23 +10,15 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use gtk::glib;
-use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 
 /// The signals that stop the greeter.
 const STOP: [Signal; 4] = [Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT];
 
 /// Blocks the supervised and stop signals in the calling thread and opens the stop signalfd.
 pub fn block() -> nix::Result<SignalFd> {
-    let mut all = SigSet::empty();
-    vestibule_core::SUPERVISED_SIGNALS
-        .iter()
-        .chain(&STOP)
-        .for_each(|&s| all.add(s));
-    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&all), None)?;
-    let mut stop = SigSet::empty();
-    STOP.iter().for_each(|&s| stop.add(s));
-    SignalFd::with_flags(&stop, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+    vestibule_greeter::signals::block(&STOP)
 }
 
 /// Watches the stop signalfd on the main loop while armed.

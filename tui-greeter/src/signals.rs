@@ -8,8 +8,8 @@
 //! thread then reads the stop signals from its own signalfd while no session runs, and restores
 //! the terminal before exiting. SIGWINCH (a resize) is read from the same signalfd.
 
-use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 
 /// The signals the UI thread reads: the ones that stop the greeter, and resizes.
 const UI: [Signal; 5] = [
@@ -29,16 +29,9 @@ impl Signals {
     /// Blocks the supervised signals and SIGWINCH in the calling thread (call it before spawning
     /// threads) and opens a non-blocking signalfd for the UI's signals.
     pub fn block() -> nix::Result<Signals> {
-        let mut all = SigSet::empty();
-        vestibule_core::SUPERVISED_SIGNALS
-            .iter()
-            .chain(&UI)
-            .for_each(|&s| all.add(s));
-        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&all), None)?;
-        let mut ui = SigSet::empty();
-        UI.iter().for_each(|&s| ui.add(s));
-        let fd = SignalFd::with_flags(&ui, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-        Ok(Signals { fd })
+        Ok(Signals {
+            fd: vestibule_greeter::signals::block(&UI)?,
+        })
     }
 
     /// The descriptor to poll for signals.
