@@ -51,6 +51,9 @@ impl Xvfb {
                 &format!("{width}x{height}x24"),
                 "-nolisten",
                 "tcp",
+                // An X server resets when its last client leaves, refusing connections meanwhile:
+                // xdotool typing just after the greeter exits would then fail to connect.
+                "-noreset",
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
