@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use vestibule_core::record::{SessionClass, SessionState};
+use vestibule_core::record::{SessionClass, SessionRecord, SessionState};
 use vestibule_core::ConfigDir;
 use zbus::message::{Flags, Header, Message};
 use zbus::names::{ErrorName, InterfaceName, MemberName};
@@ -430,17 +430,7 @@ impl Agent {
         id: String,
     ) -> Result<WireSession, AgentError> {
         let caller = caller_uid(&self.shared, conn, &hdr).await?;
-        let n = validate::session_id(&id)?;
-        let state = self.shared.lock();
-        let e = state.table.get(n)?;
-        authz::check(
-            caller,
-            Action::Show {
-                id: &id,
-                owner: e.record.uid,
-            },
-        )?;
-        Ok(WireSession::from(&e.record))
+        by_id(&self.shared, caller, &id)
     }
 
     /// The session a process belongs to: its leader, its supervisor, or a process in the
@@ -465,10 +455,8 @@ impl Agent {
         id: String,
     ) -> Result<OwnedObjectPath, AgentError> {
         let caller = caller_uid(&self.shared, conn, &hdr).await?;
-        let n = validate::session_id(&id)?;
-        let owner = self.shared.lock().table.get(n)?.record.uid;
-        authz::check(caller, Action::Show { id: &id, owner })?;
-        Ok(path(&id).into())
+        let s = by_id(&self.shared, caller, &id)?;
+        Ok(path(&s.id).into())
     }
 
     /// The object path of the session a process belongs to, as GetSessionByPid finds it.
@@ -647,6 +635,13 @@ impl Agent {
     async fn unlock(ctxt: &SignalContext<'_>, id: &str) -> zbus::Result<()>;
 }
 
+/// GetSession and GetSessionPath: session `id`, if `caller` may see it.
+fn by_id(shared: &Shared, caller: u32, id: &str) -> Reply<WireSession> {
+    let n = validate::session_id(id)?;
+    let state = shared.lock();
+    shown(caller, &state.table.get(n)?.record)
+}
+
 /// GetSessionByPid and GetSessionPathByPid: the session of `pid`, if `caller` may see it.
 fn by_pid(shared: &Shared, caller: u32, pid: u32) -> Reply<WireSession> {
     let pid = validate::pid("pid", pid)?;
@@ -656,14 +651,19 @@ fn by_pid(shared: &Shared, caller: u32, pid: u32) -> Reply<WireSession> {
         .table
         .by_process(pid, stat.map(|s| s.pgrp), stat.map(|s| s.session))
         .ok_or_else(|| AgentError::NoSuchSession(format!("no session has process {pid}")))?;
+    shown(caller, &e.record)
+}
+
+/// The record as the bus sends it, if `caller` may see it.
+fn shown(caller: u32, record: &SessionRecord) -> Reply<WireSession> {
     authz::check(
         caller,
         Action::Show {
-            id: &e.record.id,
-            owner: e.record.uid,
+            id: &record.id,
+            owner: record.uid,
         },
     )?;
-    Ok(WireSession::from(&e.record))
+    Ok(WireSession::from(record))
 }
 
 /// LockSession and UnlockSession (on the manager or a session object): checks the caller may,
