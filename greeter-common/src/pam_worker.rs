@@ -7,13 +7,16 @@
 //! `Send`; the UI thread blocks the supervisor's signals too (see `signals.rs`), so SIGTERM and
 //! SIGCHLD reach the supervisor's signalfd whichever thread the kernel picks.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use vestibule_core::{
-    login, ConvError, Conversation, Identity, LoginOptions, Message, Secret, Service, SessionSpec,
+    login, AuthLog, ConfigDir, ConvError, Conversation, Identity, Items, LoginOptions, Message, Secret,
+    Service, SessionSpec,
 };
+
+use crate::config;
 
 /// What the PAM worker reports.
 #[derive(Debug)]
@@ -123,9 +126,60 @@ impl Conversation for ChannelConversation {
     }
 }
 
+/// How a greeter was told to run PAM on its command line. Each value left out comes from the
+/// config's `[greeter]` keys, so both greeters resolve them the same way.
+#[derive(Debug, Clone)]
+pub struct PamSettings {
+    pub pam: ConfigDir,
+    pub max_tries: Option<u32>,
+    pub fail_delay: Option<Duration>,
+    /// The session agent's bus (`--agent-bus`); else `VESTIBULE_AGENT_BUS`, else the system bus.
+    pub agent_bus: Option<String>,
+}
+
+/// A login running on its own thread, as [`PamSettings::start`] returns it.
+pub struct Running {
+    pub to: Sender<ToWorker>,
+    pub from: Receiver<Report>,
+    pub handle: JoinHandle<()>,
+}
+
+impl PamSettings {
+    /// What one login runs with: these settings over the config's, and the items the front end
+    /// knows (the user's name, the terminal or display). Auth events are logged as `program`.
+    pub fn login_options(
+        &self,
+        greeter: &config::Greeter,
+        items: Items,
+        program: &'static str,
+    ) -> LoginOptions {
+        LoginOptions {
+            config: self.pam.clone(),
+            items: Items {
+                user_prompt: Some(greeter.user_prompt.clone()),
+                ..items
+            },
+            max_tries: self.max_tries.unwrap_or(greeter.max_tries),
+            fail_delay: self
+                .fail_delay
+                .unwrap_or(Duration::from_millis(greeter.fail_delay_ms)),
+            log: AuthLog::new(program),
+        }
+    }
+
+    /// Starts a login for the user named in `items` on a new thread.
+    pub fn start(&self, greeter: &config::Greeter, items: Items, program: &'static str) -> Running {
+        let (to, from_ui) = mpsc::channel();
+        let (to_ui, from) = mpsc::channel();
+        let options = self.login_options(greeter, items, program);
+        let handle = spawn(options, self.agent_bus.clone(), to_ui, from_ui);
+        Running { to, from, handle }
+    }
+}
+
 /// Starts a login on a new thread. The thread ends after reporting `Failed` or `SessionEnded`
 /// (or when the UI hangs up).
-pub fn spawn(
+fn spawn(
     options: LoginOptions,
     agent_bus: Option<String>,
     to_ui: Sender<Report>,
@@ -219,6 +273,42 @@ mod tests {
             Message::Info(SafeText::from_trusted("hello")),
             Message::PromptHidden(SafeText::from_trusted("Password: ")),
         ]
+    }
+
+    #[test]
+    fn command_line_values_win_and_the_config_fills_the_rest() {
+        let greeter = config::Greeter {
+            user_prompt: "Who? ".into(),
+            max_tries: 5,
+            fail_delay_ms: 1500,
+            ..config::Greeter::default()
+        };
+        let mut settings = PamSettings {
+            pam: ConfigDir::Override("/tmp/pam".into()),
+            max_tries: None,
+            fail_delay: None,
+            agent_bus: None,
+        };
+        let items = || Items {
+            user: Some("alice".into()),
+            tty: Some("/dev/tty3".into()),
+            ..Items::default()
+        };
+        let o = settings.login_options(&greeter, items(), "vestibule-test");
+        assert_eq!((o.max_tries, o.fail_delay), (5, Duration::from_millis(1500)));
+        assert_eq!(o.items.user_prompt.as_deref(), Some("Who? "));
+        assert_eq!(o.items.user.as_deref(), Some("alice"));
+        assert_eq!(o.items.tty.as_deref(), Some("/dev/tty3"));
+        assert!(matches!(o.config, ConfigDir::Override(ref d) if d.as_os_str() == "/tmp/pam"));
+        assert!(o
+            .log
+            .frame(vestibule_core::Severity::Info, "x")
+            .contains("vestibule-test["));
+
+        settings.max_tries = Some(1);
+        settings.fail_delay = Some(Duration::ZERO);
+        let o = settings.login_options(&greeter, items(), "vestibule-test");
+        assert_eq!((o.max_tries, o.fail_delay), (1, Duration::ZERO));
     }
 
     #[test]

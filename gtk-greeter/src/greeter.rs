@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use gtk::prelude::*;
 use gtk::{gdk, glib};
-use vestibule_core::{AuthLog, ConfigDir, Items, LoginOptions, TerminalMode};
+use vestibule_core::{Items, TerminalMode};
 use vestibule_greeter::config::Config;
-use vestibule_greeter::pam_worker::{self, Report, ToWorker};
+use vestibule_greeter::pam_worker::{PamSettings, Report, ToWorker};
 use vestibule_greeter::sessions::{self, Choice, Kind};
 use vestibule_greeter::state::Remembered;
 use vestibule_greeter::PamEvent;
@@ -32,10 +32,7 @@ const MAX_USER_CHARS: usize = 256;
 /// How the greeter was started.
 pub struct Settings {
     pub config: Config,
-    pub pam: ConfigDir,
-    pub max_tries: Option<u32>,
-    pub fail_delay: Option<Duration>,
-    pub agent_bus: Option<String>,
+    pub pam: PamSettings,
     /// `-- COMMAND`: offered (and preselected) as a session.
     pub command: Vec<String>,
     pub state_file: PathBuf,
@@ -417,28 +414,19 @@ impl Greeter {
             self.user_entry.grab_focus();
             return;
         }
-        let g = &self.settings.config.greeter;
-        let options = LoginOptions {
-            config: self.settings.pam.clone(),
-            items: Items {
-                user: Some(user.to_owned()),
-                xdisplay: std::env::var("DISPLAY").ok(),
-                user_prompt: Some(g.user_prompt.clone()),
-                ..Items::default()
-            },
-            max_tries: self.settings.max_tries.unwrap_or(g.max_tries),
-            fail_delay: self
-                .settings
-                .fail_delay
-                .unwrap_or(Duration::from_millis(g.fail_delay_ms)),
-            log: AuthLog::new("vestibule-gtk"),
+        let items = Items {
+            user: Some(user.to_owned()),
+            xdisplay: std::env::var("DISPLAY").ok(),
+            ..Items::default()
         };
-        let (to_worker, from_ui) = mpsc::channel();
-        let (to_ui, from_worker) = mpsc::channel();
-        let handle = pam_worker::spawn(options, self.settings.agent_bus.clone(), to_ui, from_ui);
+        let login = self
+            .settings
+            .pam
+            .start(&self.settings.config.greeter, items, "vestibule-gtk");
+        let from_worker = login.from;
         *self.worker.borrow_mut() = Some(Worker {
-            to: to_worker,
-            handle: Some(handle),
+            to: login.to,
+            handle: Some(login.handle),
         });
         self.card.borrow_mut().start(false);
         self.refresh(false);

@@ -23,6 +23,7 @@ use gtk::glib;
 use gtk::prelude::*;
 use vestibule_core::{AuthLog, ConfigDir, Items, UnlockOptions};
 use vestibule_greeter::config::{self, Config};
+use vestibule_greeter::pam_worker::PamSettings;
 
 use crate::agent_watch::AgentEvent;
 use crate::lock::{LockScreen, LockSettings};
@@ -133,10 +134,12 @@ fn run(args: Args) -> Result<ExitCode, String> {
                 let settings = greeter::Settings {
                     state_file: config.greeter.state_file.clone(),
                     config: config.clone(),
-                    pam: pam.clone(),
-                    max_tries: args.max_tries,
-                    fail_delay: args.fail_delay_ms.map(Duration::from_millis),
-                    agent_bus: args.agent_bus.clone(),
+                    pam: PamSettings {
+                        pam: pam.clone(),
+                        max_tries: args.max_tries,
+                        fail_delay: args.fail_delay_ms.map(Duration::from_millis),
+                        agent_bus: args.agent_bus.clone(),
+                    },
                     command: args.command.clone(),
                 };
                 let g = greeter::Greeter::start(app, settings);

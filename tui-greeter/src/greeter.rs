@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use vestibule_core::{AuthLog, ConfigDir, Items, LoginOptions, SafeText};
+use vestibule_core::{Items, SafeText};
 use zeroize::Zeroize;
 
 use crate::app::{App, Effect, Event, PamEvent, PowerAction, Settings};
@@ -20,7 +20,7 @@ use crate::signals::Signals;
 use crate::terminal::{self, Screen};
 use crate::{capslock, issue, plain};
 use vestibule_greeter::config::Config;
-use vestibule_greeter::pam_worker::{self, Report, ToWorker};
+use vestibule_greeter::pam_worker::{PamSettings, Report, ToWorker};
 use vestibule_greeter::{sessions, state};
 
 /// How often the loop wakes up without input while a login runs (worker reports arrive on a
@@ -35,13 +35,9 @@ const IDLE_TICK: Duration = Duration::from_millis(250);
 pub struct GreeterArgs {
     pub config: Config,
     pub tty: Option<String>,
-    pub pam: ConfigDir,
-    pub max_tries: Option<u32>,
-    pub fail_delay: Option<Duration>,
+    pub pam: PamSettings,
     /// A session command given on the command line (offered first).
     pub command: Vec<String>,
-    /// The session agent's bus (`--agent-bus`); else `VESTIBULE_AGENT_BUS`, else the system bus.
-    pub agent_bus: Option<String>,
 }
 
 /// A running login.
@@ -278,29 +274,16 @@ impl Loop<'_> {
     fn start(&mut self, user: String) {
         self.stop_worker();
         self.notes.clear();
-        let g = &self.args.config.greeter;
-        let options = LoginOptions {
-            config: self.args.pam.clone(),
-            items: Items {
-                user: Some(user),
-                tty: self.tty.clone(),
-                user_prompt: Some(g.user_prompt.clone()),
-                ..Items::default()
-            },
-            max_tries: self.args.max_tries.unwrap_or(g.max_tries),
-            fail_delay: self
-                .args
-                .fail_delay
-                .unwrap_or(Duration::from_millis(g.fail_delay_ms)),
-            log: AuthLog::new("vestibule"),
+        let items = Items {
+            user: Some(user),
+            tty: self.tty.clone(),
+            ..Items::default()
         };
-        let (to_worker, from_ui) = mpsc::channel();
-        let (to_ui, from_worker) = mpsc::channel();
-        let handle = pam_worker::spawn(options, self.args.agent_bus.clone(), to_ui, from_ui);
+        let login = self.args.pam.start(&self.args.config.greeter, items, "vestibule");
         self.worker = Some(Worker {
-            to: to_worker,
-            from: from_worker,
-            handle,
+            to: login.to,
+            from: login.from,
+            handle: login.handle,
         });
     }
 

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use vestibule_greeter::pam_worker::PamSettings;
 use vestibule_greeter::{agent_link, config};
 use vestibule_login::{config_dir, init_logging, plain};
 
@@ -87,11 +88,13 @@ fn main() {
         let code = greeter::run(greeter::GreeterArgs {
             config: settings,
             tty: cli.tty,
-            pam: config,
-            max_tries: cli.max_tries,
-            fail_delay: cli.fail_delay_ms.map(Duration::from_millis),
+            pam: PamSettings {
+                pam: config,
+                max_tries: cli.max_tries,
+                fail_delay: cli.fail_delay_ms.map(Duration::from_millis),
+                agent_bus: cli.agent_bus,
+            },
             command: cli.command,
-            agent_bus: cli.agent_bus,
         });
         std::process::exit(code);
     }
