@@ -12,7 +12,8 @@
 # (systemd-analyze verify checks the shipped units; nothing is started: PID 1 is not systemd here),
 # libgtk-4-dev (the desktop greeter; GTK 4.8) + fonts-dejavu-core (text to draw), xvfb (the X
 # server its tests run on) + xdotool (typing into it) + imagemagick (screenshots) + python3-xlib
-# (the tests' stand-ins for a desktop under the lock screen and a window manager's close request),
+# (the tests' stand-ins for a desktop under the lock screen and a window manager's close request)
+# + xauth (a cookie for the server that refuses clients without one, as a display manager's does),
 # sway + grim (a headless Wayland compositor whose outputs can be plugged in while the lock screen
 # runs, and its screenshots: the multi-monitor test).
 # With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS), dpkg-dev
@@ -24,7 +25,7 @@
 set -euo pipefail
 
 packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd
-	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib sway grim)
+	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib xauth sway grim)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(valgrind hyperfine time dpkg-dev lightdm-gtk-greeter python3-gi)
 fi

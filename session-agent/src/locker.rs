@@ -9,8 +9,10 @@
 //! caller's pid) — and while another live locker holds it, a second one is refused. When the bus
 //! announces a locker's name gone and its session is locked, the agent starts the configured
 //! locker command (`--locker-command`, `{id}` replaced by the session id) as the session's user,
-//! with the session's DISPLAY and the agent's bus in `VESTIBULE_AGENT_BUS` when it is not the
-//! system bus.
+//! with the agent's bus in `VESTIBULE_AGENT_BUS` when it is not the system bus, and the display
+//! the old locker had: its `DISPLAY`, `XAUTHORITY` (an X server that asks for a cookie refuses a
+//! client without one), `WAYLAND_DISPLAY` and `XDG_RUNTIME_DIR`, read from its environment when it
+//! registered (when it ran as the session's user), else the session's recorded DISPLAY.
 //!
 //! What a process running as the session's own user can do against its own lock screen (read its
 //! memory, draw over it) is not something an agent can prevent; this keeps the state honest
@@ -25,6 +27,9 @@ use vestibule_core::record::SessionRecord;
 
 /// The locker command used when none is configured.
 pub const DEFAULT_COMMAND: &str = "/usr/bin/vestibule-gtk --lock-daemon --session {id}";
+
+/// What a lock screen needs to reach the session's display, taken over from the old locker.
+pub const DISPLAY_VARS: [&str; 4] = ["DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR"];
 
 /// Why a locker registration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +46,8 @@ struct Inner {
     by_name: HashMap<String, u64>,
     /// The pid of the locker the agent started last, per session.
     spawned: HashMap<u64, u32>,
+    /// The display environment of the session's last locker ([`DISPLAY_VARS`]).
+    display_env: HashMap<u64, Vec<(String, String)>>,
 }
 
 /// The registry, and how to start a locker.
@@ -89,6 +96,22 @@ impl Lockers {
         Ok(())
     }
 
+    /// How session `n`'s locker reached the display, for the next one the agent starts. Only
+    /// variables in [`DISPLAY_VARS`] are kept, and paths must be absolute.
+    pub fn remember_display(&self, n: u64, env: Vec<(String, String)>) {
+        let env: Vec<_> = env
+            .into_iter()
+            .filter(|(k, v)| {
+                DISPLAY_VARS.contains(&k.as_str())
+                    && !v.is_empty()
+                    && (matches!(k.as_str(), "DISPLAY" | "WAYLAND_DISPLAY") || v.starts_with('/'))
+            })
+            .collect();
+        if !env.is_empty() {
+            self.inner().display_env.insert(n, env);
+        }
+    }
+
     /// Whether `name` is session `n`'s registered locker.
     pub fn is_locker(&self, name: &str, n: u64) -> bool {
         self.inner().by_name.get(name) == Some(&n)
@@ -104,6 +127,7 @@ impl Lockers {
         let mut inner = self.inner();
         inner.by_name.retain(|_, &mut v| v != n);
         inner.spawned.remove(&n);
+        inner.display_env.remove(&n);
     }
 
     /// The command line for `id`.
@@ -138,6 +162,9 @@ impl Lockers {
             .process_group(0);
         if let Some(display) = record.display.as_deref().filter(|d| !d.is_empty()) {
             cmd.env("DISPLAY", display);
+        }
+        if let Some(env) = self.inner().display_env.get(&n) {
+            cmd.envs(env.iter().map(|(k, v)| (k, v)));
         }
         if let Some(a) = &self.bus_address {
             cmd.env(crate::client::AGENT_BUS_ENV, a);
@@ -207,6 +234,28 @@ mod tests {
         assert_eq!(l.vanished(":1.5"), Some(3));
         assert_eq!(l.vanished(":1.5"), None);
         assert_eq!(l.vanished(":1.77"), None);
+    }
+
+    #[test]
+    fn only_display_variables_with_sane_values_are_remembered_and_forgotten_with_the_session() {
+        let l = lockers();
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        l.remember_display(
+            3,
+            vec![
+                pair("DISPLAY", ":1"),
+                pair("XAUTHORITY", "relative/cookie"),
+                pair("XDG_RUNTIME_DIR", "/run/user/1000"),
+                pair("LD_PRELOAD", "/tmp/evil.so"),
+                pair("WAYLAND_DISPLAY", ""),
+            ],
+        );
+        assert_eq!(
+            l.inner().display_env[&3],
+            [pair("DISPLAY", ":1"), pair("XDG_RUNTIME_DIR", "/run/user/1000")]
+        );
+        l.forget(3);
+        assert!(l.inner().display_env.is_empty());
     }
 
     #[test]

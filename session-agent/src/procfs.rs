@@ -69,6 +69,27 @@ pub fn start_time(pid: u32) -> Option<u64> {
         .map(|s| s.start)
 }
 
+/// The variables named in `keep` from a process's initial environment (`/proc/PID/environ`:
+/// `NAME=value` entries, each ended by a NUL). Entries that are not UTF-8 or longer than
+/// `MAX_ENV_VALUE` bytes are left out.
+pub fn parse_environ(raw: &[u8], keep: &[&str]) -> Vec<(String, String)> {
+    raw.split(|&b| b == 0)
+        .filter_map(|entry| std::str::from_utf8(entry).ok()?.split_once('='))
+        .filter(|(name, value)| keep.contains(name) && value.len() <= MAX_ENV_VALUE)
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// Longest environment value taken from another process.
+pub const MAX_ENV_VALUE: usize = 4096;
+
+/// [`parse_environ`] of a running process (empty if it cannot be read).
+pub fn environ(pid: u32, keep: &[&str]) -> Vec<(String, String)> {
+    fs::read(format!("/proc/{pid}/environ"))
+        .map(|raw| parse_environ(&raw, keep))
+        .unwrap_or_default()
+}
+
 /// Live processes in process group `pgrp` that run as `uid`.
 pub fn group_members(pgrp: u32, uid_filter: u32) -> Vec<u32> {
     let Ok(dir) = fs::read_dir("/proc") else {
@@ -96,6 +117,23 @@ mod tests {
         assert_eq!(s.start, 987654);
         assert_eq!(parse_stat("12 (x"), None);
         assert_eq!(parse_stat("12 (x) S 1"), None);
+    }
+
+    #[test]
+    fn only_the_named_variables_are_taken_from_an_environment() {
+        let long = format!("XAUTHORITY={}", "a".repeat(MAX_ENV_VALUE + 1));
+        let mut raw = b"DISPLAY=:1\0LD_PRELOAD=/tmp/x.so\0XAUTHORITY=/run/user/1000/xauth\0".to_vec();
+        raw.extend_from_slice(b"WAYLAND_DISPLAY=\xff\0broken\0");
+        raw.extend_from_slice(long.as_bytes());
+        let keep = ["DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY"];
+        assert_eq!(
+            parse_environ(&raw, &keep),
+            [
+                ("DISPLAY".to_owned(), ":1".to_owned()),
+                ("XAUTHORITY".to_owned(), "/run/user/1000/xauth".to_owned()),
+            ]
+        );
+        assert!(parse_environ(b"", &keep).is_empty());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 use zbus::{Connection, DBusError, ObjectServer};
 
 use crate::authz::{self, Action};
-use crate::locker::Lockers;
+use crate::locker::{self, Lockers};
 use crate::objects;
 use crate::persist::{Change, Store};
 use crate::table::{Entry, Table, TableError};
@@ -561,8 +561,8 @@ impl Agent {
         let sender = hdr.sender().ok_or_else(|| {
             AgentError::AccessDenied("the message has no sender: cannot tell who is calling".into())
         })?;
-        let pid = if locked && caller != 0 {
-            conn.call_method(
+        let pid = conn
+            .call_method(
                 Some("org.freedesktop.DBus"),
                 "/org/freedesktop/DBus",
                 Some("org.freedesktop.DBus"),
@@ -571,14 +571,17 @@ impl Agent {
             )
             .await
             .ok()
-            .and_then(|r| r.body().deserialize::<u32>().ok())
-        } else {
-            None
-        };
+            .and_then(|r| r.body().deserialize::<u32>().ok());
         self.shared
             .lockers
             .register(sender.as_str(), n, locked, pid, caller == 0)
             .map_err(|e| AgentError::AccessDenied(e.to_string()))?;
+        // A locker running as the session's user shows how to reach its display; root's
+        // environment (its X cookie file, say) would be of no use to the user's next locker.
+        if let Some(pid) = pid.filter(|&p| procfs::uid(p) == Some(owner)) {
+            let env = procfs::environ(pid, &locker::DISPLAY_VARS);
+            self.shared.lockers.remember_display(n, env);
+        }
         tracing::info!(session = n, locker = %sender, "lock screen registered");
         Ok(())
     }

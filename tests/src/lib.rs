@@ -267,6 +267,35 @@ pub fn spawn(cmd: &mut Command) -> Child {
         .expect("spawn")
 }
 
+/// A stand-in process for a test (`sleep 600` as a session leader, say): killed and reaped when
+/// the test ends, passed or failed, and with no stdio of the test's, so a failing test never
+/// leaves it holding the test runner's output open.
+pub struct Reaped(pub Child);
+
+impl Reaped {
+    /// Starts `cmd` with its stdio on /dev/null.
+    pub fn spawn(cmd: &mut Command) -> Reaped {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn a stand-in process");
+        Reaped(child)
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits for a child, killing its process group if it overruns `limit` (then panics).
 pub fn wait_limited(child: Child, limit: Duration) -> Run {
     let pid = child.id() as i32;

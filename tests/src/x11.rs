@@ -16,6 +16,8 @@ pub struct Xvfb {
     child: Child,
     /// Helper X clients (the backdrop), killed with the server.
     helpers: Vec<Child>,
+    /// The cookie file clients need, when the server asks for one.
+    pub xauthority: Option<PathBuf>,
 }
 
 fn need(program: &str, package: &str) {
@@ -32,6 +34,29 @@ impl Xvfb {
     /// Starts Xvfb with one screen of this size on a display it picks itself (`-displayfd`), so
     /// tests running in parallel never share a server.
     pub fn start(width: u32, height: u32) -> Xvfb {
+        Xvfb::launch(width, height, None)
+    }
+
+    /// Like [`Xvfb::start`], but the server refuses clients without the MIT-MAGIC-COOKIE-1 it
+    /// writes to `cookie_file`, as a display manager's X server does; [`Xvfb::client`] and
+    /// [`GtkApp::spawn`] pass it on in `XAUTHORITY`.
+    pub fn start_with_cookie(width: u32, height: u32, cookie_file: &Path) -> Xvfb {
+        need("xauth", "xauth");
+        let mut cookie = [0u8; 16];
+        fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut cookie))
+            .expect("random cookie");
+        let hex: String = cookie.iter().map(|b| format!("{b:02x}")).collect();
+        // The server loads every entry of its -auth file; clients look theirs up by display
+        // number, known only once the server runs.
+        xauth_add(cookie_file, ":0", &hex);
+        let mut x = Xvfb::launch(width, height, Some(cookie_file));
+        xauth_add(cookie_file, &x.display.clone(), &hex);
+        x.xauthority = Some(cookie_file.to_owned());
+        x
+    }
+
+    fn launch(width: u32, height: u32, auth: Option<&Path>) -> Xvfb {
         use std::io::Read;
         use std::os::fd::AsRawFd;
         need("Xvfb", "xvfb");
@@ -43,7 +68,11 @@ impl Xvfb {
         );
         // A pipe without close-on-exec: Xvfb inherits the write end and writes its display number.
         let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
-        let child = Command::new("Xvfb")
+        let mut xvfb = Command::new("Xvfb");
+        if let Some(file) = auth {
+            xvfb.arg("-auth").arg(file);
+        }
+        let child = xvfb
             .args(["-displayfd", &write_end.as_raw_fd().to_string()])
             .args([
                 "-screen",
@@ -78,16 +107,28 @@ impl Xvfb {
             height,
             child,
             helpers: Vec::new(),
+            xauthority: None,
+        }
+    }
+
+    /// `program`, set to be a client of this server (DISPLAY, and XAUTHORITY if it asks for a
+    /// cookie).
+    pub fn client(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        self.connect(&mut cmd);
+        cmd
+    }
+
+    fn connect(&self, cmd: &mut Command) {
+        cmd.env("DISPLAY", &self.display);
+        if let Some(file) = &self.xauthority {
+            cmd.env("XAUTHORITY", file);
         }
     }
 
     /// Runs xdotool with these arguments on this display.
     pub fn xdotool(&self, args: &[&str]) {
-        let st = Command::new("xdotool")
-            .args(args)
-            .env("DISPLAY", &self.display)
-            .status()
-            .expect("xdotool");
+        let st = self.client("xdotool").args(args).status().expect("xdotool");
         assert!(st.success(), "xdotool {args:?} failed");
     }
 
@@ -117,7 +158,8 @@ print("ready", flush=True)
 while True:
     d.next_event()
 "#;
-        let mut child = Command::new("/usr/bin/python3")
+        let mut child = self
+            .client("/usr/bin/python3")
             .args(["-c", code, &self.display, colour])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -135,7 +177,8 @@ while True:
 
     /// The whole screen as RGB pixels.
     pub fn screenshot(&self, save_as: &Path) -> Shot {
-        let st = Command::new("import")
+        let st = self
+            .client("import")
             .args(["-display", &self.display, "-window", "root"])
             .arg(save_as)
             .status()
@@ -169,7 +212,8 @@ walk(d.screen().root)
 d.sync()
 print(sent)
 "#;
-        let out = Command::new("/usr/bin/python3")
+        let out = self
+            .client("/usr/bin/python3")
             .args(["-c", code, &self.display, name])
             .output()
             .expect("python3 with python3-xlib");
@@ -181,6 +225,17 @@ print(sent)
         let sent: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
         assert!(sent > 0, "no window named {name:?} to close");
     }
+}
+
+fn xauth_add(file: &Path, display: &str, hex: &str) {
+    let st = Command::new("xauth")
+        .arg("-q")
+        .arg("-f")
+        .arg(file)
+        .args(["add", display, ".", hex])
+        .status()
+        .expect("xauth");
+    assert!(st.success(), "xauth add {display} failed");
 }
 
 impl Drop for Xvfb {
@@ -277,7 +332,7 @@ pub struct GtkApp {
 impl GtkApp {
     /// Spawns `cmd` (in its own process group) on `x` with the probe in `probe`.
     pub fn spawn(mut cmd: Command, x: &Xvfb, probe: &Path) -> GtkApp {
-        cmd.env("DISPLAY", &x.display);
+        x.connect(&mut cmd);
         GtkApp::spawn_on(cmd, probe)
     }
 

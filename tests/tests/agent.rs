@@ -138,8 +138,15 @@ struct Fake {
 
 impl Fake {
     fn start() -> Fake {
-        let leader = Command::new("sleep").arg("600").process_group(0).spawn().unwrap();
-        let supervisor = Command::new("sleep").arg("600").spawn().unwrap();
+        let quiet = |cmd: &mut Command| {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let leader = quiet(Command::new("sleep").arg("600").process_group(0));
+        let supervisor = quiet(Command::new("sleep").arg("600"));
         Fake { leader, supervisor }
     }
 
@@ -346,14 +353,13 @@ fn root_registers_lists_and_closes_a_session() {
     assert_eq!(client.get_by_pid(fake.leader.id()).unwrap().id, "1");
     assert_eq!(client.get_by_pid(fake.supervisor.id()).unwrap().id, "1");
     // Any process of the session's process group belongs to it.
-    let mut member = Command::new("sleep")
-        .arg("600")
-        .process_group(fake.leader.id() as i32)
-        .spawn()
-        .unwrap();
+    let member = Reaped::spawn(
+        Command::new("sleep")
+            .arg("600")
+            .process_group(fake.leader.id() as i32),
+    );
     assert_eq!(client.get_by_pid(member.id()).unwrap().id, "1");
-    let _ = member.kill();
-    let _ = member.wait();
+    drop(member);
     assert!(state_path(&work).is_file(), "the table is persisted");
 
     // vestibulectl: the table and --json.

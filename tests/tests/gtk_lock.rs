@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use vestibule_agent::client::NewSession;
 use vestibule_e2e::sway::Sway;
 use vestibule_e2e::x11::{focused, wait_probe_until, GtkApp, Xvfb};
-use vestibule_e2e::{binary, count, sandboxed, PrivateBus, Work, LIMIT};
+use vestibule_e2e::{binary, count, sandboxed, PrivateBus, Reaped, Work, LIMIT};
 
 const MAGENTA: [u8; 3] = [0xff, 0x00, 0xff];
 /// The lock window's background in the built-in style.
@@ -226,7 +226,9 @@ fn the_lock_daemon_locks_on_the_agents_signal_and_a_killed_locker_is_replaced_at
     let work = Work::new();
     work.service("permit", &[("RECORD", "")]);
     work.service_as("lock-accounts", "vestibule-lock", &[]);
-    let mut x = Xvfb::start(800, 600);
+    // The X server wants a cookie, as a display manager's does: the lock screen the agent starts
+    // in place of a killed one must be given the cookie the old one had.
+    let mut x = Xvfb::start_with_cookie(800, 600, &work.path().join("xauthority"));
     x.backdrop("ff00ff");
     let gtk = binary("vestibule-gtk");
     let locker = format!(
@@ -237,7 +239,7 @@ fn the_lock_daemon_locks_on_the_agents_signal_and_a_killed_locker_is_replaced_at
     let bus = AgentBus::start(&work, &locker);
     let client = bus.bus.client();
     // A stand-in session of root's on this display: a sleeping leader, this test as supervisor.
-    let mut leader = Command::new("sleep").arg("600").process_group(0).spawn().unwrap();
+    let leader = Reaped::spawn(Command::new("sleep").arg("600").process_group(0));
     let id = client
         .register(&NewSession {
             user: "root".into(),
@@ -305,8 +307,7 @@ fn the_lock_daemon_locks_on_the_agents_signal_and_a_killed_locker_is_replaced_at
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(uncovered_pixels(&x, &work, "unlocked-again"), 800 * 600);
-    let _ = leader.kill();
-    let _ = leader.wait();
+    drop(leader);
 }
 
 #[test]
