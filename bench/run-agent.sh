@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # run-agent.sh -- issue 5's benchmark of the session agent (vestibule-agent) with 10,000 sessions:
 # registration throughput, agent RSS (with one D-Bus object per session), ListSessions p50/p99,
-# reading a session object's properties, CloseSession latency; and whether elogind can be run
-# here for the same operations.
+# reading a session object's properties, CloseSession latency; and, in the same run, Debian's
+# elogind for the same operations (CreateSession, ListSessions, TerminateSession, its RSS).
 #
 # What it does: builds the release agent and the measurement client
 # (session-agent/examples/agent_bench.rs), starts a private dbus-daemon from
 # tests/fixtures/dbus/bus.conf.in (Debian's system-bus default policy + the shipped agent policy)
 # and the agent in a temporary directory, runs the client, prints a Markdown report on stdout and
 # writes it to bench/agent-results.md.
+#
+# elogind: installing Debian's package would remove systemd, so its .debs (elogind, libelogind0)
+# are fetched with `apt-get download` and unpacked into the scratch directory; bench/elogind-run.sh
+# starts that elogind on a private dbus-daemon with the same bus configuration, inside a mount
+# namespace of its own (`unshare -m`), and runs session-agent/examples/elogind_bench.rs against it.
 #
 # The state (snapshot + journal) lives on tmpfs (/dev/shm, like the default /run/vestibule on a
 # real system, which is tmpfs there): every change is an fsync'd journal line, so the filesystem
@@ -17,7 +22,8 @@
 # Usage: bench/run-agent.sh   (as root: RegisterSession is root-only)
 # Tunables: SESSIONS=10000 LISTS=200 CLOSES=50 GRACE_MS=5000 STATE_DIR=/dev/shm
 #           RESULTS=bench/agent-results.md (where the report is written)
-# Needs: cargo, dbus-daemon.
+#           ELOGIND=0 (leave elogind out)
+# Needs: cargo, dbus-daemon; for elogind apt-get, dpkg-deb, unshare.
 set -euo pipefail
 
 die() { printf 'run-agent.sh: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -40,12 +46,13 @@ for tool in cargo dbus-daemon; do
     command -v "$tool" >/dev/null || die "'$tool' not found in PATH"
 done
 
-log "cargo build --release -p vestibule-agent --bins --example agent_bench"
-cargo build --release --locked -p vestibule-agent --bins --example agent_bench >&2 \
-    || die "build failed"
+log "cargo build --release -p vestibule-agent --bins --example agent_bench --example elogind_bench"
+cargo build --release --locked -p vestibule-agent --bins --example agent_bench \
+    --example elogind_bench >&2 || die "build failed"
 AGENT=$TARGET/release/vestibule-agent
 BENCH=$TARGET/release/examples/agent_bench
-[[ -x $AGENT && -x $BENCH ]] || die "binaries missing after build"
+ELOGIND_BENCH=$TARGET/release/examples/elogind_bench
+[[ -x $AGENT && -x $BENCH && -x $ELOGIND_BENCH ]] || die "binaries missing after build"
 
 WORK=$(mktemp -d /tmp/vestibule-agent-bench.XXXXXX)
 STATE=$(mktemp -d "$STATE_DIR/vestibule-agent-state.XXXXXX")/sessions.json
@@ -105,36 +112,68 @@ RSS=$(val rss_kib)
 HWM=$(val hwm_kib); RSS_MIB=$(awk -v k="$RSS" 'BEGIN { printf "%.1f", k / 1024 }')
 HWM_MIB=$(awk -v k="$HWM" 'BEGIN { printf "%.1f", k / 1024 }')
 
-# elogind: can it be installed and started here?
+# elogind, unpacked from Debian's packages and run in a mount namespace of its own.
+ELOGIND_BODY='' ELOGIND_VERSION=''
+if [[ ${ELOGIND:-1} != 0 ]]; then
+    for tool in apt-get dpkg-deb unshare; do
+        command -v "$tool" >/dev/null || die "'$tool' not found in PATH (ELOGIND=0 leaves elogind out)"
+    done
+    ELO=$WORK/elogind
+    mkdir -p "$ELO/debs" "$ELO/root"
+    log "apt-get download elogind libelogind0 (unpacked into $ELO, not installed)"
+    (cd "$ELO/debs" && apt-get -q -o APT::Sandbox::User=root download elogind libelogind0) >&2 \
+        || die "apt-get download elogind libelogind0 failed (run apt-get update first)"
+    for deb in "$ELO"/debs/*.deb; do dpkg-deb -x "$deb" "$ELO/root"; done
+    ELOGIND_VERSION=$(dpkg-deb -f "$ELO"/debs/elogind_*.deb Version)
+    # The agent's bus configuration, with elogind's own bus policy added.
+    sed -e "s|@WORK@|$ELO|g" -e "s|@DATA@|$ROOT/data|g" \
+        -e "s|</busconfig>|<include>$ELO/root/usr/share/dbus-1/system.d/org.freedesktop.login1.conf</include></busconfig>|" \
+        "$ROOT/tests/fixtures/dbus/bus.conf.in" >"$ELO/bus.conf"
+    ELOGIND_CMD=(unshare -m "$ROOT/bench/elogind-run.sh" "$ELO/root" "$ELO" "$ELO/bus.conf"
+        "$ELOGIND_BENCH" --sessions "$SESSIONS" --lists "$LISTS" --terminates "$CLOSES")
+    log "running elogind $ELOGIND_VERSION (${SESSIONS} CreateSession, ${LISTS} lists, ${CLOSES} terminates)"
+    ELOGIND_BODY=$("${ELOGIND_CMD[@]}") || die "the elogind half failed"
+fi
+esummary=$(grep -o '<!-- elogind .* -->' <<<"$ELOGIND_BODY" || true)
+eval_() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$esummary"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "–" }'; }
+
 elogind_section() {
-    echo "### elogind, for the same operations (ListSessions, TerminateSession)"
+    echo "## elogind $ELOGIND_VERSION, the same operations in the same run"
     echo
-    local bin
-    bin=$(command -v elogind 2>/dev/null || ls /lib/elogind/elogind /usr/libexec/elogind/elogind 2>/dev/null | head -n1 || true)
-    if [[ -n $bin ]]; then
-        echo "elogind is installed ($bin) but this harness does not drive it yet: not measured."
+    if [[ -z $ELOGIND_BODY ]]; then
+        echo "Left out (ELOGIND=0)."
         return
     fi
-    if ! command -v apt-get >/dev/null; then
-        echo "Not measured: elogind is not installed and there is no apt-get to check it."
-        return
-    fi
-    local sim removed
-    sim=$(apt-get -s install elogind 2>&1 || true)
-    removed=$(awk '/^The following packages will be REMOVED:/ { r = 1; next } r && /^  / { print; next } r { exit }' <<<"$sim" | xargs)
-    if [[ -n $removed ]]; then
-        echo "**Not measured: elogind cannot be installed on this machine without removing packages.**"
-        echo "\`apt-get -s install elogind\` (Debian's elogind $(sed -n 's/^Inst elogind (\([^ ]*\).*/\1/p' <<<"$sim")) conflicts with"
-        echo "systemd (elogind and systemd-logind both provide logind; libelogind0 replaces libsystemd0) and would REMOVE:"
-        echo
-        echo "\`$removed\`"
-        echo
-        echo "Removing systemd, systemd-sysv and libsystemd0 (on which apt, dbus-daemon, util-linux and"
-        echo "polkitd depend) from the build machine is not acceptable for a benchmark, so elogind was"
-        echo "not installed, and there is no elogind figure to compare with."
-    else
-        echo "Not measured: \`apt-get -s install elogind\` removes nothing here, but this harness does not install packages; install elogind and extend it."
-    fi
+    echo "Debian's elogind package cannot be installed here without removing systemd (both provide"
+    echo "logind; libelogind0 replaces libsystemd0), so its .debs were fetched with \`apt-get download\`"
+    echo "and unpacked into the scratch directory, and that elogind was started on a private dbus-daemon"
+    echo "with the agent's bus configuration plus elogind's own policy, in a mount namespace of its own"
+    echo "(tmpfs over /run and /sys/fs/cgroup; \`logind.conf\`: SessionsMax=20000 for the 10,000, through"
+    echo "ELOGIND_CONF_FILE). Each session is a \`CreateSession\` call as pam_elogind makes it, with its own"
+    echo "\`sleep\` leader (elogind refuses a second session on a process that has one) and its FIFO kept"
+    echo "open. Command:"
+    echo
+    echo "    ${ELOGIND_CMD[*]/$WORK/\$WORK}"
+    echo
+    echo "$ELOGIND_BODY"
+    echo
+    echo "### Side by side"
+    echo
+    echo "| with ${SESSIONS} sessions | vestibule-agent | elogind | vestibule-agent / elogind |"
+    echo "| --- | --- | --- | --- |"
+    echo "| ListSessions p99, call to reply | ${LIST_REPLY_P99} ms | $(eval_ list_reply_p99_ms) ms | $(ratio "$LIST_REPLY_P99" "$(eval_ list_reply_p99_ms)") |"
+    echo "| ListSessions p99, call to decoded list | ${LIST_P99} ms | $(eval_ list_p99_ms) ms | $(ratio "$LIST_P99" "$(eval_ list_p99_ms)") |"
+    echo "| CloseSession / TerminateSession p99, call to reply | ${CLOSE_P99} ms | $(eval_ terminate_p99_ms) ms | $(ratio "$CLOSE_P99" "$(eval_ terminate_p99_ms)") |"
+    echo "| VmRSS after the lists | ${RSS_MIB} MiB | $(awk -v k="$(eval_ rss_kib)" 'BEGIN { printf "%.1f", k / 1024 }') MiB | $(ratio "$RSS" "$(eval_ rss_kib)") |"
+    echo "| sessions registered / created per second | $(val reg_per_s) | $(eval_ reg_per_s) | $(ratio "$(val reg_per_s)" "$(eval_ reg_per_s)") |"
+    echo
+    echo "What differs: elogind's ListSessions sends five fields per session (\`a(susso)\`), the agent's"
+    echo "eleven, so its reply is about two thirds the size. elogind's TerminateSession replies once it has"
+    echo "signalled the session's processes; the agent's CloseSession replies once the session's"
+    echo "supervisor has closed the PAM session and unregistered it, which is the guarantee issue 5 asks"
+    echo "for. Each elogind session also costs a cgroup, a FIFO and a state file under /run/systemd, where"
+    echo "an agent session costs a journal line and a D-Bus object."
 }
 
 REPORT=$(cat <<EOF

@@ -21,7 +21,9 @@
 # (Debian's GTK greeter, measured side by side with vestibule-gtk by bench/run-gtk.sh; without
 # recommends it pulls in only GTK 3 and liblightdm-gobject, not the lightdm daemon, and adds
 # nothing to /etc/pam.d; only /etc/lightdm/lightdm-gtk-greeter.conf) + python3-gi (run-gtk.sh's
-# harness calls the session agent over D-Bus with Gio, to time LockSession in-process).
+# harness calls the session agent over D-Bus with Gio, to time LockSession in-process). elogind, the
+# agent's baseline, is never installed (it would remove systemd): run-agent.sh fetches its .debs with
+# apt-get download and runs them unpacked.
 set -euo pipefail
 
 packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd
