@@ -19,12 +19,15 @@
 //!
 //! Prints a Markdown fragment on stdout.
 
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
+
+mod common;
+use common::{idle_cpu, leader, mean, ms, pct, rss};
+/// How long the agent is watched at rest, for its CPU use with every session registered.
+const IDLE: Duration = Duration::from_secs(5);
 
 use vestibule_agent::client::{decode_list, Client, NewSession};
 use vestibule_agent::objects::SESSION_INTERFACE;
@@ -72,58 +75,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// Nearest-rank percentile of sorted durations, in milliseconds.
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    ms(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn mean(v: &[Duration]) -> f64 {
-    v.iter().map(|d| ms(*d)).sum::<f64>() / v.len().max(1) as f64
-}
-
-/// `VmRSS` and `VmHWM` of `pid`, in KiB.
-fn rss(pid: u32) -> (u64, u64) {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// A `sleep` in its own process group (the agent signals the leader's group), exiting at once
-/// on SIGTERM; killed and reaped when dropped.
-struct Leader(std::process::Child);
-
-impl Drop for Leader {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn leader() -> Leader {
-    Leader(
-        Command::new("sleep")
-            .arg("100000")
-            .process_group(0)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawning sleep"),
-    )
-}
-
 fn session(i: usize, leader: u32, supervisor: u32) -> NewSession {
     NewSession {
         user: "root".into(),
@@ -144,7 +95,7 @@ fn run(a: Args) -> Result<(), String> {
     let before = rss(a.agent_pid);
 
     // 1. Registration.
-    let shared = leader();
+    let shared = leader()?;
     let shared_pid = shared.0.id();
     let mut reg = Vec::with_capacity(a.sessions);
     let all = Instant::now();
@@ -158,6 +109,7 @@ fn run(a: Args) -> Result<(), String> {
     }
     let reg_total = all.elapsed();
     let after = rss(a.agent_pid);
+    let idle = idle_cpu(a.agent_pid, IDLE);
     let size = |p: String| std::fs::metadata(p).map_or(0, |m| m.len());
     let state_size = a.state.clone().map_or(0, size);
     let journal_size = a.state.as_ref().map_or(0, |p| size(format!("{p}.journal")));
@@ -235,7 +187,7 @@ fn run(a: Args) -> Result<(), String> {
     let mut close_exit = Vec::with_capacity(a.closes);
     let mut close_beyond = Vec::with_capacity(a.closes);
     for i in 0..a.closes {
-        let mut child = leader();
+        let mut child = leader()?;
         let s = session(a.sessions + i, child.0.id(), me);
         let id = client
             .register(&s)
@@ -303,6 +255,10 @@ fn run(a: Args) -> Result<(), String> {
         journal_size as f64 / 1048576.0
     );
     println!();
+    println!(
+        "### Agent at rest with {n} sessions\n\nCPU time used in {} s with no calls, after the registrations: {idle:.2} % of one core.\n",
+        IDLE.as_secs()
+    );
     println!("### Agent memory (/proc/<agent>/status)\n");
     println!("| when | VmRSS | VmHWM |");
     println!("| --- | --- | --- |");
@@ -388,7 +344,7 @@ fn run(a: Args) -> Result<(), String> {
     println!();
     // Machine-readable summary for the harness's verdicts.
     println!(
-        "<!-- summary list_p99_ms={:.3} list_reply_p99_ms={:.3} close_beyond_p99_ms={:.3} close_p99_ms={:.3} rss_kib={} hwm_kib={} reg_per_s={:.1} -->",
+        "<!-- summary list_p99_ms={:.3} list_reply_p99_ms={:.3} close_beyond_p99_ms={:.3} close_p99_ms={:.3} rss_kib={} hwm_kib={} reg_per_s={:.1} idle_cpu_pct={idle:.2} -->",
         pct(&lists, 99.0),
         pct(&replies, 99.0),
         pct(&close_beyond, 99.0),

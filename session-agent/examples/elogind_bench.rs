@@ -17,12 +17,16 @@
 //! pam_close_session ran: that is the PAM application's business in logind's design. Prints a
 //! Markdown fragment on stdout, with a `<!-- elogind ... -->` summary line for the report.
 
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zbus::blocking::Connection;
 use zbus::zvariant::{OwnedFd, OwnedObjectPath, Value};
+
+mod common;
+use common::{idle_cpu, leader, mean, pct, rss};
+
+/// How long elogind is watched at rest, for its CPU use with every session created.
+const IDLE: Duration = Duration::from_secs(5);
 
 const NAME: &str = "org.freedesktop.login1";
 const PATH: &str = "/org/freedesktop/login1";
@@ -64,56 +68,6 @@ fn parse_args() -> Result<Args, String> {
         );
     }
     Ok(a)
-}
-
-/// Nearest-rank percentile of sorted durations, in milliseconds.
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    ms(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn mean(v: &[Duration]) -> f64 {
-    v.iter().map(|d| ms(*d)).sum::<f64>() / v.len().max(1) as f64
-}
-
-/// `VmRSS` and `VmHWM` of `pid`, in KiB.
-fn rss(pid: u32) -> (u64, u64) {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// A `sleep` in its own process group, killed and reaped when dropped.
-struct Leader(Child);
-
-impl Drop for Leader {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn leader() -> Result<Leader, String> {
-    Command::new("sleep")
-        .arg("100000")
-        .process_group(0)
-        .stdin(Stdio::null())
-        .spawn()
-        .map(Leader)
-        .map_err(|e| format!("spawning sleep: {e}"))
 }
 
 /// A session elogind created: its id and the FIFO that keeps it open.
@@ -174,6 +128,7 @@ fn run(a: Args) -> Result<(), String> {
     }
     let reg_total = all.elapsed();
     let after = rss(a.elogind_pid);
+    let idle = idle_cpu(a.elogind_pid, IDLE);
 
     // 2. ListSessions.
     let list = || {
@@ -248,6 +203,7 @@ fn run(a: Args) -> Result<(), String> {
             before,
             after,
             after_list,
+            idle,
             lists,
             replies,
             decode,
@@ -267,6 +223,7 @@ struct Report {
     before: (u64, u64),
     after: (u64, u64),
     after_list: (u64, u64),
+    idle: f64,
     lists: Vec<Duration>,
     replies: Vec<Duration>,
     decode: Vec<Duration>,
@@ -301,6 +258,11 @@ fn print_report(a: &Args, r: &Report) {
     );
     println!("| mean of the first 1000 calls | {first:.2} ms |");
     println!("| mean of the last 1000 calls | {last:.2} ms |\n");
+    println!(
+        "### elogind at rest with {n} sessions\n\nCPU time used in {} s with no calls, after the sessions were created: {:.2} % of one core.\n",
+        IDLE.as_secs(),
+        r.idle
+    );
     println!("### elogind memory (/proc/<elogind>/status)\n");
     println!("| when | VmRSS | VmHWM |\n| --- | --- | --- |");
     for (when, (rss, hwm)) in [
@@ -344,13 +306,14 @@ fn print_report(a: &Args, r: &Report) {
         );
     }
     println!(
-        "\n<!-- elogind list_p99_ms={:.3} list_reply_p99_ms={:.3} terminate_p99_ms={:.3} terminate_exit_p99_ms={:.3} rss_kib={} hwm_kib={} reg_per_s={per_s:.1} -->",
+        "\n<!-- elogind list_p99_ms={:.3} list_reply_p99_ms={:.3} terminate_p99_ms={:.3} terminate_exit_p99_ms={:.3} rss_kib={} hwm_kib={} reg_per_s={per_s:.1} idle_cpu_pct={:.2} -->",
         pct(&lists, 99.0),
         pct(&replies, 99.0),
         pct(&term, 99.0),
         pct(&term_exit, 99.0),
         r.after_list.0,
         r.after_list.1,
+        r.idle,
     );
 }
 

@@ -9,6 +9,7 @@
 
 pub mod authz;
 pub mod client;
+pub mod exits;
 pub mod locker;
 pub mod objects;
 pub mod pam_close;

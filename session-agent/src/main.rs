@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures_lite::StreamExt;
+use vestibule_agent::exits::Exits;
 use vestibule_agent::persist::{self, Change};
 use vestibule_agent::service::{self, Manager, Settings, Shared};
 use vestibule_agent::{objects, BUS_NAME, OBJECT_PATH};
@@ -46,7 +47,8 @@ struct Args {
     /// DISPLAY. "" starts none.
     #[arg(long, value_name = "COMMAND", default_value = vestibule_agent::locker::DEFAULT_COMMAND)]
     locker_command: String,
-    /// How often supervisors are checked for having died, in milliseconds.
+    /// How often supervisors that cannot be watched by pidfd (a kernel before 5.3, the open-file
+    /// limit reached) are checked for having died, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     watch_interval_ms: u64,
 }
@@ -129,8 +131,10 @@ fn run(args: Args) -> Result<(), String> {
                 .collect(),
             bus_address: args.bus_address.clone(),
         },
+        Exits::new().map_err(|e| e.to_string())?,
     );
     let interval = Duration::from_millis(args.watch_interval_ms.max(10));
+    raise_open_file_limit();
     async_io::block_on(async {
         let where_ = args.bus_address.as_deref().unwrap_or("the system bus");
         let builder = match &args.bus_address {
@@ -149,6 +153,9 @@ fn run(args: Args) -> Result<(), String> {
         let ids = shared.ids();
         for &n in &ids {
             objects::export(&shared, &conn, n).await;
+        }
+        for (n, pid, start) in shared.supervisors() {
+            shared.exits.watch(n, pid, start);
         }
         let forget = async {
             let names = async {
@@ -173,10 +180,19 @@ fn run(args: Args) -> Result<(), String> {
             }
             std::future::pending::<Result<(), String>>().await
         };
+        // A supervisor's exit closes its session at once; the scan covers the unwatched.
         let watch = async {
+            service::close_orphans(&shared, &conn).await;
             loop {
-                service::close_orphans(&shared, &conn).await;
-                async_io::Timer::after(interval).await;
+                let exited = async { Some(shared.exits.next().await) };
+                let tick = async {
+                    async_io::Timer::after(interval).await;
+                    None
+                };
+                match futures_lite::future::or(exited, tick).await {
+                    Some(n) => service::close_orphan(&shared, &conn, n).await,
+                    None => service::close_orphans(&shared, &conn).await,
+                }
             }
         };
         // The bus going away ends the agent (systemd restarts it); the stream ends then.
@@ -187,4 +203,17 @@ fn run(args: Args) -> Result<(), String> {
         };
         futures_lite::future::or(futures_lite::future::or(watch, disconnected), forget).await
     })
+}
+
+/// One pidfd per session's supervisor: raise the soft open-file limit to the hard one (systemd
+/// gives services 1,024 soft and 524,288 hard), as programs that do not use select(2) should.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+        }
+    }
 }

@@ -31,6 +31,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 use zbus::{Connection, DBusError, ObjectServer};
 
 use crate::authz::{self, Action};
+use crate::exits::Exits;
 use crate::locker::{self, Lockers};
 use crate::objects;
 use crate::persist::{Change, Store};
@@ -68,6 +69,8 @@ pub struct Shared {
     callers: Mutex<HashMap<String, u32>>,
     /// The sessions' lock screens.
     pub lockers: Lockers,
+    /// The supervisors' exits, as they happen.
+    pub exits: Exits,
     settings: Settings,
 }
 
@@ -112,7 +115,7 @@ impl State {
 
 impl Shared {
     /// The agent's state, from a table reloaded by [`Store::open`].
-    pub fn new(table: Table, store: Store, settings: Settings) -> Arc<Shared> {
+    pub fn new(table: Table, store: Store, settings: Settings, exits: Exits) -> Arc<Shared> {
         Arc::new(Shared {
             state: Mutex::new(State {
                 table,
@@ -121,6 +124,7 @@ impl Shared {
             }),
             callers: Mutex::new(HashMap::new()),
             lockers: Lockers::new(settings.locker_command.clone(), settings.bus_address.clone()),
+            exits,
             settings,
         })
     }
@@ -146,6 +150,15 @@ impl Shared {
 
     pub fn is_empty(&self) -> bool {
         self.lock().table.is_empty()
+    }
+
+    /// Every session's supervisor (pid, start time), for watching them at start.
+    pub fn supervisors(&self) -> Vec<(u64, u32, Option<u64>)> {
+        self.lock()
+            .table
+            .iter()
+            .map(|(n, e)| (n, e.record.supervisor, e.supervisor_start))
+            .collect()
     }
 
     /// The ids of every session, for exporting their objects at start.
@@ -375,6 +388,7 @@ impl Agent {
         };
         // Its object exists before anyone hears of the session.
         objects::export(&self.shared, conn, n).await;
+        self.shared.exits.watch(n, supervisor, Some(supervisor_start));
         tracing::info!(id, user, uid, leader, supervisor, "session registered");
         Self::session_new(&ctxt, &id, path(&id)).await?;
         Ok(id)
@@ -399,6 +413,7 @@ impl Agent {
         }
         objects::unexport(conn, n).await;
         self.shared.lockers.forget(n);
+        self.shared.exits.forget(n);
         tracing::info!(id, "session unregistered");
         Self::session_removed(&ctxt, &id, path(&id)).await?;
         Ok(())
@@ -782,6 +797,7 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
     if removed {
         objects::unexport(conn, n).await;
         shared.lockers.forget(n);
+        shared.exits.forget(n);
         let ctxt = SignalContext::new(conn, OBJECT_PATH)?;
         Agent::session_removed(&ctxt, &id, path(&id)).await?;
     }
@@ -867,21 +883,35 @@ async fn wait_removed(shared: &Arc<Shared>, n: u64) -> Reply<()> {
 }
 
 /// Closes every session whose supervisor is gone (crashed, killed, or gone while the agent was
-/// not running): the supervisor watch runs this at start and then periodically.
+/// not running) and is not watched by pidfd ([`Exits`]): the agent runs this at start, once the
+/// watches are set up, and then every `--watch-interval-ms`.
 pub async fn close_orphans(shared: &Arc<Shared>, conn: &Connection) {
-    let orphans: Vec<u64> = shared
+    // The pids are read under the lock, /proc outside it: the scan never holds up a call.
+    let unwatched: Vec<(u64, u32, Option<u64>)> = shared
         .lock()
         .table
         .iter()
         .filter(|(_, e)| e.record.state != SessionState::Closing)
-        .filter(|(_, e)| !procfs::alive(e.record.supervisor, e.supervisor_start))
-        .map(|(n, _)| n)
+        .map(|(n, e)| (n, e.record.supervisor, e.supervisor_start))
         .collect();
-    for n in orphans {
-        tracing::warn!(id = n, "supervisor gone: the agent closes the session");
-        if let Err(e) = close(shared, conn, n).await {
-            tracing::error!(id = n, error = %e, "could not close an orphaned session");
+    for (n, pid, start) in unwatched {
+        if !shared.exits.watched(n) && !procfs::alive(pid, start) {
+            close_orphan(shared, conn, n).await;
         }
+    }
+}
+
+/// Closes session `n` if its supervisor is gone (and nobody is closing it already).
+pub async fn close_orphan(shared: &Arc<Shared>, conn: &Connection, n: u64) {
+    let orphaned = shared.lock().table.get(n).is_ok_and(|e| {
+        e.record.state != SessionState::Closing && !procfs::alive(e.record.supervisor, e.supervisor_start)
+    });
+    if !orphaned {
+        return;
+    }
+    tracing::warn!(id = n, "supervisor gone: the agent closes the session");
+    if let Err(e) = close(shared, conn, n).await {
+        tracing::error!(id = n, error = %e, "could not close an orphaned session");
     }
 }
 

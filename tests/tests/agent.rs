@@ -28,6 +28,8 @@ use vestibule_e2e::*;
 use zbus::zvariant::OwnedValue;
 
 const NOBODY: u32 = 65534;
+/// A `--watch-interval-ms` no test outlives: only pidfd watches notice a supervisor's exit.
+const HOUR_MS: u64 = 3_600_000;
 const SIGTERM: i32 = nix::sys::signal::Signal::SIGTERM as i32;
 const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
 const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
@@ -979,7 +981,9 @@ fn sessions_survive_an_agent_restart_and_orphans_are_closed_with_pam() {
     agent.stop();
     // While the agent is away, the orphan's supervisor dies (SIGKILL: no unregistering).
     orphan.kill_supervisor();
-    let _agent = Agent::start(&work, &bus);
+    // The periodic scan is an hour apart: what follows is the start-up check and the pidfd
+    // watches the agent sets up for the sessions it reloaded.
+    let _agent = Agent::start_with(&work, &bus, HOUR_MS, 500);
 
     // The orphan is ended and its PAM session closed by the agent; the other one is listed as before.
     wait_until(Duration::from_secs(15), "orphan closed", || {
@@ -1002,9 +1006,10 @@ fn sessions_survive_an_agent_restart_and_orphans_are_closed_with_pam() {
     assert_eq!(deletes[0].user, "bob");
     assert!(work.read("agent.log").contains("PAM session closed by the agent"));
 
-    // A supervisor killed while the agent runs: noticed by the watch, closed the same way.
+    // A supervisor killed while the agent runs: its pidfd tells the agent at once, and the session
+    // is closed the same way.
     kept.kill_supervisor();
-    wait_until(Duration::from_secs(15), "second orphan closed", || {
+    wait_until(Duration::from_secs(5), "second orphan closed", || {
         client.list().map(|l| l.is_empty()).unwrap_or(false)
     });
     assert_eq!(kept.leader_signal(), Some(SIGTERM));
@@ -1483,7 +1488,8 @@ fn sigkill_of_a_real_supervisor_makes_the_agent_close_the_pam_session() {
     let work = Work::new();
     work.service("permit", &[("RECORD", "")]);
     let bus = Bus::start(&work);
-    let agent = Agent::start(&work, &bus);
+    // No periodic scan within the test: the supervisor's pidfd is what tells the agent.
+    let agent = Agent::start_with(&work, &bus, HOUR_MS, 500);
     let agent_pid = agent.child.id();
     let client = bus.client();
     let mut login = RealLogin::start(&work, &bus);
@@ -1495,7 +1501,7 @@ fn sigkill_of_a_real_supervisor_makes_the_agent_close_the_pam_session() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    wait_until(Duration::from_secs(15), "orphan closed", || {
+    wait_until(Duration::from_secs(5), "orphan closed", || {
         client.list().map(|l| l.is_empty()).unwrap_or(false)
     });
     assert!(!running(s.leader), "the leader was ended");

@@ -1,0 +1,82 @@
+//! What the two benchmark clients (agent_bench, elogind_bench) measure the same way: percentiles,
+//! a process's memory and CPU time, and the `sleep` processes that stand in for sessions.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Nearest-rank percentile of sorted durations, in milliseconds.
+pub fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    ms(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub fn mean(v: &[Duration]) -> f64 {
+    v.iter().map(|d| ms(*d)).sum::<f64>() / v.len().max(1) as f64
+}
+
+/// `VmRSS` and `VmHWM` of `pid`, in KiB.
+pub fn rss(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU time `pid` used (user + system, all threads), from /proc/PID/stat.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // After the name: state(3) … utime(14) stime(15).
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as u64;
+    Duration::from_secs_f64(ticks as f64 / hz as f64)
+}
+
+/// The share of one core `pid` used while this process slept for `period`, in percent.
+pub fn idle_cpu(pid: u32, period: Duration) -> f64 {
+    let before = cpu_time(pid);
+    std::thread::sleep(period);
+    let used = cpu_time(pid).saturating_sub(before);
+    100.0 * used.as_secs_f64() / period.as_secs_f64()
+}
+
+/// A `sleep` in its own process group, exiting at once on SIGTERM; killed and reaped when
+/// dropped.
+pub struct Leader(pub Child);
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn leader() -> Result<Leader, String> {
+    Command::new("sleep")
+        .arg("100000")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .spawn()
+        .map(Leader)
+        .map_err(|e| format!("spawning sleep: {e}"))
+}
