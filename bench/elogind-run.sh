@@ -16,6 +16,8 @@
 set -euo pipefail
 
 die() { printf 'elogind-run.sh: ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/bus.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bus.sh"
 
 [[ $# -ge 4 ]] || die "usage: elogind-run.sh ELOGIND_ROOT WORK BUS_CONF CLIENT [ARGS...]"
 ELO=$1 WORK=$2 BUS_CONF=$3 CLIENT=$4
@@ -49,24 +51,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-dbus-daemon --config-file="$BUS_CONF" --nofork --nopidfile --print-address=1 \
-    >"$WORK/bus.address" 2>"$WORK/bus.log" &
-BUS_PID=$!
-for _ in $(seq 100); do [[ -s $WORK/bus.address ]] && break; sleep 0.05; done
-ADDRESS=$(head -n1 "$WORK/bus.address")
-[[ $ADDRESS == unix:* ]] || die "dbus-daemon did not start: $(cat "$WORK/bus.log")"
+start_bus "$BUS_CONF" "$WORK/bus.log"
 
 DBUS_SYSTEM_BUS_ADDRESS=$ADDRESS ELOGIND_CONF_FILE=$WORK/logind.conf SYSTEMD_LOG_LEVEL=warning \
     SYSTEMD_LOG_TARGET=console LD_LIBRARY_PATH="$ELO/lib/elogind:$ELO/lib/x86_64-linux-gnu" \
     "$ELO/lib/elogind/elogind" 2>"$WORK/elogind.log" &
 ELOGIND_PID=$!
-for _ in $(seq 100); do
-    grep -q "org.freedesktop.login1" <(busctl --address="$ADDRESS" list 2>/dev/null || true) && break
-    kill -0 "$ELOGIND_PID" 2>/dev/null || die "elogind exited: $(cat "$WORK/elogind.log")"
-    sleep 0.1
-done
-grep -q "org.freedesktop.login1" <(busctl --address="$ADDRESS" list 2>/dev/null || true) \
-    || die "elogind did not take org.freedesktop.login1: $(tail -n 20 "$WORK/elogind.log")"
+wait_for_name org.freedesktop.login1 "$ELOGIND_PID" "$WORK/elogind.log"
 
 "$CLIENT" --bus "$ADDRESS" --elogind-pid "$ELOGIND_PID" "$@" \
     || die "elogind_bench failed; elogind log: $(tail -n 20 "$WORK/elogind.log")"

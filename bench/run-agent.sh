@@ -31,6 +31,8 @@ log() { printf 'run-agent.sh: %s\n' "$*" >&2; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/bus.sh
+. "$ROOT/bench/bus.sh"
 
 SESSIONS=${SESSIONS:-10000}
 LISTS=${LISTS:-200}
@@ -75,12 +77,7 @@ cp "$ROOT/bench/pam.d/vestibule" "$WORK/pam.d/vestibule"
 
 sed -e "s|@WORK@|$WORK|g" -e "s|@DATA@|$ROOT/data|g" \
     "$ROOT/tests/fixtures/dbus/bus.conf.in" >"$WORK/bus.conf"
-dbus-daemon --config-file="$WORK/bus.conf" --nofork --nopidfile --print-address=1 \
-    >"$WORK/bus.address" 2>"$WORK/bus.log" &
-BUS_PID=$!
-for _ in $(seq 100); do [[ -s $WORK/bus.address ]] && break; sleep 0.05; done
-ADDRESS=$(head -n1 "$WORK/bus.address")
-[[ $ADDRESS == unix:* ]] || die "dbus-daemon did not start: $(cat "$WORK/bus.log")"
+start_bus "$WORK/bus.conf" "$WORK/bus.log"
 
 # The agent's defaults otherwise: each supervisor watched by pidfd, the scan of unwatched ones
 # every second (WATCH_MS=N changes it).
@@ -88,11 +85,7 @@ AGENT_CMD=("$AGENT" --bus-address "$ADDRESS" --state "$STATE" --pam-confdir "$WO
     --grace-ms "$GRACE_MS" --watch-interval-ms "${WATCH_MS:-1000}")
 VESTIBULE_LOG=warn "${AGENT_CMD[@]}" 2>"$WORK/agent.log" &
 AGENT_PID=$!
-for _ in $(seq 100); do
-    grep -q "org.vestibule.SessionAgent1" <(busctl --address="$ADDRESS" list 2>/dev/null || true) && break
-    if ! kill -0 "$AGENT_PID" 2>/dev/null; then die "agent exited: $(cat "$WORK/agent.log")"; fi
-    sleep 0.1
-done
+wait_for_name org.vestibule.SessionAgent1 "$AGENT_PID" "$WORK/agent.log"
 
 BENCH_CMD=("$BENCH" --bus "$ADDRESS" --agent-pid "$AGENT_PID" --sessions "$SESSIONS"
     --lists "$LISTS" --closes "$CLOSES" --state "$STATE")

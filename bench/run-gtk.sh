@@ -45,6 +45,8 @@ log() { printf 'run-gtk.sh: %s\n' "$*" >&2; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/bus.sh
+. "$ROOT/bench/bus.sh"
 RUNS=${RUNS:-30}
 LOCK_RUNS=${LOCK_RUNS:-30}
 RESPAWN_RUNS=${RESPAWN_RUNS:-20}
@@ -142,22 +144,13 @@ log "greeters: $RUNS starts each, idle $IDLE s"
 
 # (2): the agent on a private system-like bus (the shipped policy), the lock daemon, LockSession.
 sed -e "s|@WORK@|$WORK|g" -e "s|@DATA@|$ROOT/data|g" tests/fixtures/dbus/bus.conf.in >"$WORK/bus.conf"
-dbus-daemon --config-file="$WORK/bus.conf" --nofork --nopidfile --print-address=1 \
-	>"$WORK/bus.address" 2>"$LOGS/agent-bus.log" &
-BUS_PID=$!
-for _ in $(seq 100); do [[ -s $WORK/bus.address ]] && break; sleep 0.05; done
-ADDRESS=$(head -n1 "$WORK/bus.address")
-[[ $ADDRESS == unix:* ]] || die "dbus-daemon did not start: $(cat "$LOGS/agent-bus.log")"
+start_bus "$WORK/bus.conf" "$LOGS/agent-bus.log"
 mkdir -p "$WORK/agent"
 VESTIBULE_LOG=info "$AGENT" --bus-address "$ADDRESS" --state "$WORK/agent/sessions.json" \
 	--pam-confdir "$WORK/pam.d" --locker-command "$GTK --lock-daemon --session {id} --pam-confdir $WORK/pam.d" \
 	2>"$LOGS/agent.log" &
 AGENT_PID=$!
-for _ in $(seq 100); do
-	grep -q "org.vestibule.SessionAgent1" <(busctl --address="$ADDRESS" list 2>/dev/null || true) && break
-	kill -0 "$AGENT_PID" 2>/dev/null || die "agent exited: $(cat "$LOGS/agent.log")"
-	sleep 0.1
-done
+wait_for_name org.vestibule.SessionAgent1 "$AGENT_PID" "$LOGS/agent.log"
 
 LOCK_STATUS=measured
 LOCK_REASON=''

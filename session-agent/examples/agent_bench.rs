@@ -45,34 +45,27 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        bus: String::new(),
-        agent_pid: 0,
-        sessions: 10_000,
-        lists: 200,
-        closes: 50,
-        state: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let mut v = || it.next().ok_or_else(|| format!("{k} needs a value"));
-        match k.as_str() {
-            "--bus" => a.bus = v()?,
-            "--agent-pid" => a.agent_pid = v()?.parse().map_err(|e| format!("--agent-pid: {e}"))?,
-            "--sessions" => a.sessions = v()?.parse().map_err(|e| format!("--sessions: {e}"))?,
-            "--lists" => a.lists = v()?.parse().map_err(|e| format!("--lists: {e}"))?,
-            "--closes" => a.closes = v()?.parse().map_err(|e| format!("--closes: {e}"))?,
-            "--state" => a.state = Some(v()?),
-            _ => return Err(format!("unknown argument {k}")),
-        }
-    }
-    if a.bus.is_empty() || a.agent_pid == 0 {
-        return Err(
-            "usage: agent_bench --bus ADDR --agent-pid PID [--sessions N] [--lists L] [--closes C] [--state PATH]"
-                .into(),
-        );
-    }
-    Ok(a)
+    let usage = "usage: agent_bench --bus ADDR --agent-pid PID [--sessions N] [--lists L] [--closes C] [--state PATH]";
+    let f = common::flags(
+        usage,
+        &[
+            "--bus",
+            "--agent-pid",
+            "--sessions",
+            "--lists",
+            "--closes",
+            "--state",
+        ],
+        &["--bus", "--agent-pid"],
+    )?;
+    Ok(Args {
+        bus: f["--bus"].clone(),
+        agent_pid: common::number(&f, "--agent-pid", 0)?,
+        sessions: common::number(&f, "--sessions", 10_000)?,
+        lists: common::number(&f, "--lists", 200)?,
+        closes: common::number(&f, "--closes", 50)?,
+        state: f.get("--state").cloned(),
+    })
 }
 
 fn session(i: usize, leader: u32, supervisor: u32) -> NewSession {

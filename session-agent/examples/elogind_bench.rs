@@ -41,33 +41,20 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        bus: String::new(),
-        elogind_pid: 0,
-        sessions: 10_000,
-        lists: 200,
-        terminates: 50,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let mut v = || it.next().ok_or_else(|| format!("{k} needs a value"));
-        let number = |s: String| s.parse::<usize>().map_err(|e| format!("{k}: {e}"));
-        match k.as_str() {
-            "--bus" => a.bus = v()?,
-            "--elogind-pid" => a.elogind_pid = number(v()?)? as u32,
-            "--sessions" => a.sessions = number(v()?)?,
-            "--lists" => a.lists = number(v()?)?,
-            "--terminates" => a.terminates = number(v()?)?,
-            _ => return Err(format!("unknown argument {k}")),
-        }
-    }
-    if a.bus.is_empty() || a.elogind_pid == 0 {
-        return Err(
-            "usage: elogind_bench --bus ADDR --elogind-pid PID [--sessions N] [--lists L] [--terminates T]"
-                .into(),
-        );
-    }
-    Ok(a)
+    let usage =
+        "usage: elogind_bench --bus ADDR --elogind-pid PID [--sessions N] [--lists L] [--terminates T]";
+    let f = common::flags(
+        usage,
+        &["--bus", "--elogind-pid", "--sessions", "--lists", "--terminates"],
+        &["--bus", "--elogind-pid"],
+    )?;
+    Ok(Args {
+        bus: f["--bus"].clone(),
+        elogind_pid: common::number(&f, "--elogind-pid", 0)?,
+        sessions: common::number(&f, "--sessions", 10_000)?,
+        lists: common::number(&f, "--lists", 200)?,
+        terminates: common::number(&f, "--terminates", 50)?,
+    })
 }
 
 /// A session elogind created: its id and the FIFO that keeps it open.

@@ -1,9 +1,45 @@
 //! What the two benchmark clients (agent_bench, elogind_bench) measure the same way: percentiles,
 //! a process's memory and CPU time, and the `sleep` processes that stand in for sessions.
 
+use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// The `--name value` pairs of the command line; every name must be in `known`, and
+/// `required` ones present. Errors end with `usage`.
+pub fn flags(usage: &str, known: &[&str], required: &[&str]) -> Result<HashMap<String, String>, String> {
+    let mut found = HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(name) = it.next() {
+        if !known.contains(&name.as_str()) {
+            return Err(format!("unknown argument {name}\n{usage}"));
+        }
+        let value = it
+            .next()
+            .ok_or_else(|| format!("{name} needs a value\n{usage}"))?;
+        found.insert(name, value);
+    }
+    if let Some(missing) = required.iter().find(|r| !found.contains_key(**r)) {
+        return Err(format!("{missing} is required\n{usage}"));
+    }
+    Ok(found)
+}
+
+/// The number given for flag `name`, or `default`.
+pub fn number<T: std::str::FromStr>(
+    flags: &HashMap<String, String>,
+    name: &str,
+    default: T,
+) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    match flags.get(name) {
+        Some(v) => v.parse().map_err(|e| format!("{name}: {e}")),
+        None => Ok(default),
+    }
+}
 
 /// Nearest-rank percentile of sorted durations, in milliseconds.
 pub fn pct(sorted: &[Duration], p: f64) -> f64 {
