@@ -1,6 +1,16 @@
 # bench/bus.sh -- sourced by the benchmark scripts that run a service on a private system-like
 # bus (run-agent.sh, elogind-run.sh, run-gtk.sh). The caller defines die().
 
+# stop PID...: ends each of these background processes (empty ones skipped) and reaps it.
+stop() {
+    local p
+    for p in "$@"; do
+        [[ -n $p ]] || continue
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+}
+
 # start_bus CONF LOG: starts dbus-daemon with the configuration CONF in the background, its
 # stderr to LOG; sets BUS_PID (for the caller's cleanup) and ADDRESS.
 start_bus() {

@@ -40,15 +40,7 @@ ulimit -n "$(ulimit -Hn)"
 printf '[Login]\nSessionsMax=20000\nKillUserProcesses=no\nRemoveIPC=no\n' >"$WORK/logind.conf"
 
 BUS_PID='' ELOGIND_PID=''
-cleanup() {
-    local p
-    for p in "$ELOGIND_PID" "$BUS_PID"; do
-        if [[ -n $p ]]; then
-            kill "$p" 2>/dev/null || true
-            wait "$p" 2>/dev/null || true
-        fi
-    done
-}
+cleanup() { stop "$ELOGIND_PID" "$BUS_PID"; }
 trap cleanup EXIT
 
 start_bus "$BUS_CONF" "$WORK/bus.log"

@@ -60,13 +60,7 @@ WORK=$(mktemp -d /tmp/vestibule-agent-bench.XXXXXX)
 STATE=$(mktemp -d "$STATE_DIR/vestibule-agent-state.XXXXXX")/sessions.json
 BUS_PID='' AGENT_PID=''
 cleanup() {
-    local p
-    for p in "$AGENT_PID" "$BUS_PID"; do
-        if [[ -n $p ]]; then
-            kill "$p" 2>/dev/null || true
-            wait "$p" 2>/dev/null || true
-        fi
-    done
+    stop "$AGENT_PID" "$BUS_PID"
     rm -rf "$WORK" "$(dirname "$STATE")"
 }
 trap cleanup EXIT
@@ -98,8 +92,7 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 kill -0 "$AGENT_PID" 2>/dev/null || die "the agent died during the run"
 # Stopped before elogind's turn: with the client gone, its 10,000 sessions are orphans the agent
 # would be closing meanwhile.
-kill "$AGENT_PID" 2>/dev/null || true
-wait "$AGENT_PID" 2>/dev/null || true
+stop "$AGENT_PID"
 AGENT_PID=''
 
 summary=$(grep -o '<!-- summary .* -->' <<<"$BODY")

@@ -81,13 +81,7 @@ mkdir -p "$LOGS"
 WORK=$(mktemp -d /tmp/vestibule-bench-gtk.XXXXXX)
 XVFB_PID='' SESSION_BUS_PID='' BUS_PID='' AGENT_PID=''
 cleanup() {
-	local p
-	for p in "$AGENT_PID" "$BUS_PID" "$SESSION_BUS_PID" "$XVFB_PID"; do
-		if [[ -n $p ]]; then
-			kill "$p" 2>/dev/null || true
-			wait "$p" 2>/dev/null || true
-		fi
-	done
+	stop "$AGENT_PID" "$BUS_PID" "$SESSION_BUS_PID" "$XVFB_PID"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT

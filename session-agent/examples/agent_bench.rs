@@ -107,33 +107,25 @@ fn run(a: Args) -> Result<(), String> {
     let state_size = a.state.clone().map_or(0, size);
     let journal_size = a.state.as_ref().map_or(0, |p| size(format!("{p}.journal")));
 
-    // 2. ListSessions.
-    for _ in 0..5 {
-        client.list().map_err(|e| format!("list: {e}"))?;
-    }
-    let mut lists = Vec::with_capacity(a.lists);
-    let mut replies = Vec::with_capacity(a.lists);
-    let mut decode = Vec::with_capacity(a.lists);
-    for _ in 0..a.lists {
-        let t = Instant::now();
-        // What `Client::list` does, with the client's decoding of the reply timed apart.
-        let reply = client
-            .connection()
-            .call_method(Some(BUS_NAME), OBJECT_PATH, Some(INTERFACE), "ListSessions", &())
-            .map_err(|e| format!("list: {e}"))?;
-        let t_decode = Instant::now();
-        let got: Vec<WireSession> = decode_list(&reply).map_err(|e| format!("list: {e}"))?;
-        lists.push(t.elapsed());
-        replies.push(t_decode - t);
-        decode.push(t_decode.elapsed());
-        if got.len() != a.sessions {
-            return Err(format!(
-                "ListSessions returned {} sessions, expected {}",
-                got.len(),
-                a.sessions
-            ));
-        }
-    }
+    // 2. ListSessions: what `Client::list` does, with the client's decoding timed apart.
+    let common::ListTimes {
+        mut replies,
+        mut decode,
+        total: mut lists,
+    } = common::time_lists(
+        a.lists,
+        a.sessions,
+        || {
+            client
+                .connection()
+                .call_method(Some(BUS_NAME), OBJECT_PATH, Some(INTERFACE), "ListSessions", &())
+                .map_err(|e| format!("list: {e}"))
+        },
+        |reply| {
+            let got: Vec<WireSession> = decode_list(reply).map_err(|e| format!("list: {e}"))?;
+            Ok(got.len())
+        },
+    )?;
     let after_list = rss(a.agent_pid);
 
     // 2b. One session object's properties, as a second client would read them.

@@ -117,36 +117,22 @@ fn run(a: Args) -> Result<(), String> {
     let after = rss(a.elogind_pid);
     let idle = idle_cpu(a.elogind_pid, IDLE);
 
-    // 2. ListSessions.
+    // 2. ListSessions, decoded as any client would.
     let list = || {
         conn.call_method(Some(NAME), PATH, Some(MANAGER), "ListSessions", &())
             .map_err(|e| format!("ListSessions: {e}"))
     };
-    for _ in 0..5 {
-        list()?;
-    }
-    let mut lists = Vec::with_capacity(a.lists);
-    let mut replies = Vec::with_capacity(a.lists);
-    let mut decode = Vec::with_capacity(a.lists);
-    for _ in 0..a.lists {
-        let t = Instant::now();
-        let reply = list()?;
-        let t_decode = Instant::now();
+    let common::ListTimes {
+        replies,
+        decode,
+        total: lists,
+    } = common::time_lists(a.lists, a.sessions, list, |reply| {
         let got: Listed = reply
             .body()
             .deserialize()
             .map_err(|e| format!("ListSessions reply: {e}"))?;
-        lists.push(t.elapsed());
-        replies.push(t_decode - t);
-        decode.push(t_decode.elapsed());
-        if got.len() != a.sessions {
-            return Err(format!(
-                "ListSessions returned {} sessions, expected {}",
-                got.len(),
-                a.sessions
-            ));
-        }
-    }
+        Ok(got.len())
+    })?;
     let reply_bytes = list()?.data().len();
     let after_list = rss(a.elogind_pid);
 

@@ -41,6 +41,44 @@ where
     }
 }
 
+/// Times of `calls` list calls after 5 warm-up calls: call to reply, decoding, and both.
+pub struct ListTimes {
+    pub replies: Vec<Duration>,
+    pub decode: Vec<Duration>,
+    pub total: Vec<Duration>,
+}
+
+/// Calls `call` (one list call) `calls` times after 5 untimed ones, decoding each reply with
+/// `decode` (which returns how many sessions it held: `expected`, or an error), each part timed.
+pub fn time_lists<R>(
+    calls: usize,
+    expected: usize,
+    mut call: impl FnMut() -> Result<R, String>,
+    decode: impl Fn(&R) -> Result<usize, String>,
+) -> Result<ListTimes, String> {
+    for _ in 0..5 {
+        call()?;
+    }
+    let mut t = ListTimes {
+        replies: Vec::with_capacity(calls),
+        decode: Vec::with_capacity(calls),
+        total: Vec::with_capacity(calls),
+    };
+    for _ in 0..calls {
+        let start = std::time::Instant::now();
+        let reply = call()?;
+        let replied = std::time::Instant::now();
+        let got = decode(&reply)?;
+        t.total.push(start.elapsed());
+        t.replies.push(replied - start);
+        t.decode.push(replied.elapsed());
+        if got != expected {
+            return Err(format!("the list held {got} sessions, expected {expected}"));
+        }
+    }
+    Ok(t)
+}
+
 /// Nearest-rank percentile of sorted durations, in milliseconds.
 pub fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
