@@ -276,14 +276,7 @@ fn run(a: Args) -> Result<(), String> {
             &lists,
         ),
     ] {
-        println!(
-            "| {what} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
-            pct(v, 50.0),
-            pct(v, 90.0),
-            pct(v, 99.0),
-            pct(v, 100.0),
-            mean(v)
-        );
+        println!("{}", common::spread_row(what, v));
     }
     println!(
         "\nThe reply is {} bytes. For comparison, zvariant's generic decoding of one such reply \

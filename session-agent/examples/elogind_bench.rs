@@ -255,14 +255,7 @@ fn print_report(a: &Args, r: &Report) {
         ("decoding the reply (`a(susso)`, zvariant)", &decode),
         ("call to decoded list", &lists),
     ] {
-        println!(
-            "| {what} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
-            pct(v, 50.0),
-            pct(v, 90.0),
-            pct(v, 99.0),
-            pct(v, 100.0),
-            mean(v)
-        );
+        println!("{}", common::spread_row(what, v));
     }
     println!("\nThe reply is {} bytes.\n", r.reply_bytes);
     println!(

@@ -79,6 +79,18 @@ pub fn time_lists<R>(
     Ok(t)
 }
 
+/// A Markdown table row `| what | p50 | p90 | p99 | max | mean |` of sorted durations.
+pub fn spread_row(what: &str, sorted: &[Duration]) -> String {
+    format!(
+        "| {what} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+        pct(sorted, 50.0),
+        pct(sorted, 90.0),
+        pct(sorted, 99.0),
+        pct(sorted, 100.0),
+        mean(sorted)
+    )
+}
+
 /// Nearest-rank percentile of sorted durations, in milliseconds.
 pub fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
