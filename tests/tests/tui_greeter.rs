@@ -632,7 +632,18 @@ fn a_hung_up_terminal_ends_the_greeter_and_its_login() {
 const VT_TOOL: &str = r#"
 import fcntl, os, struct, sys, termios
 vt, what = sys.argv[1], sys.argv[2]
-if what == "type":
+if what == "free":
+    # VT_OPENQRY: the first virtual terminal nobody has open.
+    fd = os.open("/dev/tty0", os.O_RDWR | os.O_NOCTTY)
+    print(struct.unpack("i", fcntl.ioctl(fd, 0x5600, b"\0" * 4))[0])
+elif what == "release":
+    # VT_DISALLOCATE: give it back (fails harmlessly if someone still has it open).
+    fd = os.open("/dev/tty0", os.O_RDWR | os.O_NOCTTY)
+    try:
+        fcntl.ioctl(fd, 0x5608, int(vt))
+    except OSError:
+        pass
+elif what == "type":
     fd = os.open("/dev/tty" + vt, os.O_RDWR | os.O_NOCTTY)
     for b in sys.argv[3].encode().decode("unicode_escape").encode("latin-1"):
         fcntl.ioctl(fd, termios.TIOCSTI, bytes([b]))
@@ -670,13 +681,18 @@ fn vt_wait(vt: &str, needle: &str, present: bool) -> String {
     }
 }
 
-/// On a real Linux console: TERM=linux drawing and the Caps Lock warning (KDGKBLED). Takes over
-/// the VT in VESTIBULE_TEST_VT (default 1), so it only runs when asked:
-/// `cargo test -p vestibule-e2e --test tui_greeter -- --ignored`.
+/// On a real Linux console: TERM=linux drawing and the Caps Lock warning (KDGKBLED). Runs on the
+/// first virtual terminal nobody has open (VT_OPENQRY), or on VESTIBULE_TEST_VT, and never
+/// switches to it: the screen is read from /dev/vcsaN and /dev/vcsuN, keys are pushed with
+/// TIOCSTI and the keyboard LEDs set with KDSKBLED, none of which needs it in the foreground.
 #[test]
-#[ignore = "needs a Linux virtual terminal nobody else is using (VESTIBULE_TEST_VT, default 1)"]
 fn on_a_linux_vt_caps_lock_is_warned_about() {
-    let vt = std::env::var("VESTIBULE_TEST_VT").unwrap_or_else(|_| "1".into());
+    assert!(
+        std::path::Path::new("/dev/tty0").exists(),
+        "no Linux virtual terminals here (/dev/tty0): this test needs one"
+    );
+    let vt = std::env::var("VESTIBULE_TEST_VT").unwrap_or_else(|_| vt_tool(&["0", "free"]).trim().to_owned());
+    assert!(vt.parse::<u32>().is_ok_and(|n| n > 0), "no free VT: {vt:?}");
     let work = Work::new();
     work.service("accounts", &[]);
     let dir = work.path();
@@ -693,6 +709,12 @@ fn on_a_linux_vt_caps_lock_is_warned_about() {
         .write(true)
         .open(format!("/dev/tty{vt}"))
         .expect("a VT");
+    // Opening it allocated the VT; its screen devices appear just after.
+    let start = Instant::now();
+    while !std::path::Path::new(&format!("/dev/vcsu{vt}")).exists() {
+        assert!(start.elapsed() < WAIT, "/dev/vcsu{vt} did not appear");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut child = sandboxed(
         &work,
         &[
@@ -727,4 +749,5 @@ fn on_a_linux_vt_caps_lock_is_warned_about() {
     vt_tool(&[&vt, "type", "\\x03"]);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
+    vt_tool(&[&vt, "release"]);
 }
