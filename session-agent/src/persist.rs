@@ -364,6 +364,15 @@ mod tests {
         id
     }
 
+    /// Locks session `lock` and removes session `remove`, journalling both as the agent does.
+    fn lock_and_remove(store: &mut Store, t: &mut Table, lock: u64, remove: u64) {
+        t.set_lock(lock, true).unwrap();
+        let state = SessionState::Locked;
+        store.append(&Change::State { id: lock, state }, t).unwrap();
+        t.remove(remove).unwrap();
+        store.append(&Change::Remove { id: remove }, t).unwrap();
+    }
+
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)
             .unwrap()
@@ -403,18 +412,7 @@ mod tests {
         let a = add(&mut store, &mut t, "alice", 11);
         let b = add(&mut store, &mut t, "bob", 21);
         let c = add(&mut store, &mut t, "carol", 31);
-        t.set_lock(a, true).unwrap();
-        store
-            .append(
-                &Change::State {
-                    id: a,
-                    state: SessionState::Locked,
-                },
-                &t,
-            )
-            .unwrap();
-        t.remove(b).unwrap();
-        store.append(&Change::Remove { id: b }, &t).unwrap();
+        lock_and_remove(&mut store, &mut t, a, b);
         assert!(store.journal_len() > 0);
         // Only the empty snapshot of the start and the journal are on disk.
         assert_eq!(names(dir.path()), vec!["sessions.json", "sessions.json.journal"]);
@@ -500,18 +498,7 @@ mod tests {
         let (mut store, mut t, _) = Store::open(&path).unwrap();
         let a = add(&mut store, &mut t, "alice", 11);
         let b = add(&mut store, &mut t, "bob", 21);
-        t.set_lock(a, true).unwrap();
-        store
-            .append(
-                &Change::State {
-                    id: a,
-                    state: SessionState::Locked,
-                },
-                &t,
-            )
-            .unwrap();
-        t.remove(b).unwrap();
-        store.append(&Change::Remove { id: b }, &t).unwrap();
+        lock_and_remove(&mut store, &mut t, a, b);
         save(&path, &t).unwrap();
         assert_eq!(load(&path).unwrap().0, t);
     }

@@ -208,30 +208,46 @@ impl From<Output> for Run {
 
 /// Builds the `vestibule-login` command line (the line mode's own binary) for a rendered service.
 pub fn login_args(work: &Work, extra: &[&str]) -> Vec<String> {
-    let mut args = vec![
-        binary("vestibule-login").to_string_lossy().into_owned(),
-        "--pam-confdir".into(),
-        work.pam_dir().to_string_lossy().into_owned(),
-        "--fail-delay-ms".into(),
-        "10".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    line_mode_args(&["vestibule-login"], work, extra)
 }
 
 /// Builds the `vestibule-tui --plain` command line (the same line mode inside the full-screen
 /// greeter's binary) for a rendered service.
 pub fn plain_args(work: &Work, extra: &[&str]) -> Vec<String> {
-    let mut args = vec![
-        binary("vestibule-tui").to_string_lossy().into_owned(),
-        "--plain".into(),
+    line_mode_args(&["vestibule-tui", "--plain"], work, extra)
+}
+
+/// `program [mode]` with the work dir's PAM services, a short fail delay, then `extra`.
+fn line_mode_args(program: &[&str], work: &Work, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![binary(program[0]).to_string_lossy().into_owned()];
+    args.extend(program[1..].iter().map(|s| s.to_string()));
+    args.extend([
         "--pam-confdir".into(),
         work.pam_dir().to_string_lossy().into_owned(),
         "--fail-delay-ms".into(),
         "10".into(),
-    ];
+    ]);
     args.extend(extra.iter().map(|s| s.to_string()));
     args
+}
+
+/// The executable a process runs ("" once it is gone).
+pub fn exe(pid: u32) -> String {
+    fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Asserts what the agent lists for a real login of alice on tty9 (service `vestibule`, an active
+/// user session) whose supervisor runs `supervisor` (a binary name).
+pub fn assert_alice_on_tty9(s: &vestibule_agent::wire::WireSession, supervisor: &str) {
+    assert_eq!((s.user.as_str(), s.tty.as_str()), ("alice", "tty9"), "{s:?}");
+    assert_eq!(
+        (s.service.as_str(), s.class.as_str(), s.state.as_str()),
+        ("vestibule", "user", "active")
+    );
+    let exe = exe(s.supervisor);
+    assert!(exe.ends_with(&format!("/{supervisor}")), "supervisor: {exe}");
 }
 
 /// Runs a command inside the root sandbox (private /etc with fixture accounts, /dev/log captured

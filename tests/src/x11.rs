@@ -388,6 +388,13 @@ impl GtkApp {
         screen
     }
 
+    /// Types a user name into the focused user field and submits it, as a person starts a login.
+    pub fn enter_user(&self, x: &Xvfb, name: &str) {
+        self.wait_focus("entry");
+        x.type_text(name);
+        x.key("Return");
+    }
+
     /// Waits for a file (a session's marker); on timeout, shows what is on screen.
     pub fn wait_file(&self, path: &Path) -> String {
         let start = Instant::now();

@@ -1178,31 +1178,10 @@ fn committed_introspection_matches_the_running_service() {
     let bus = Bus::start(&work);
     let _agent = Agent::start(&work, &bus);
     let client = bus.client();
-    let reply = client
-        .connection()
-        .call_method(
-            Some("org.vestibule.SessionAgent1"),
-            "/org/vestibule/SessionAgent1",
-            Some("org.freedesktop.DBus.Introspectable"),
-            "Introspect",
-            &(),
-        )
-        .unwrap();
-    let live: String = reply.body().deserialize().unwrap();
-    let committed_path = tests_dir()
-        .parent()
-        .unwrap()
-        .join("data/dbus/org.vestibule.SessionAgent1.xml");
-    if std::env::var_os("VESTIBULE_BLESS").is_some() {
-        fs::write(&committed_path, &live).unwrap();
-    }
-    let committed = fs::read_to_string(&committed_path).unwrap_or_default();
-    // zbus lists the object's interfaces in no fixed order: compare them as a sorted set.
-    assert_eq!(
-        interfaces(&committed),
-        interfaces(&live),
-        "data/dbus/org.vestibule.SessionAgent1.xml is not what the agent serves: regenerate it with \
-         VESTIBULE_BLESS=1 cargo test -p vestibule-e2e --test agent committed_introspection"
+    compare_introspection(
+        &client,
+        "/org/vestibule/SessionAgent1",
+        "org.vestibule.SessionAgent1.xml",
     );
 
     // A session object: data/dbus/org.vestibule.SessionAgent1.Session.xml.
@@ -1210,35 +1189,44 @@ fn committed_introspection_matches_the_running_service() {
     let id = client
         .register(&fake.registration("alice", 1000, "tty7"))
         .unwrap();
+    let live = compare_introspection(
+        &client,
+        client.session_path(&id).unwrap().as_str(),
+        "org.vestibule.SessionAgent1.Session.xml",
+    );
+    assert!(
+        live.contains(r#"<property name="State" type="s" access="read""#),
+        "{live}"
+    );
+}
+
+/// Asserts that what the agent serves at `path` is `data/dbus/<file>` (written there first with
+/// VESTIBULE_BLESS=1); returns what it serves.
+fn compare_introspection(client: &Client, path: &str, file: &str) -> String {
     let reply = client
         .connection()
         .call_method(
             Some("org.vestibule.SessionAgent1"),
-            client.session_path(&id).unwrap().as_str(),
+            path,
             Some("org.freedesktop.DBus.Introspectable"),
             "Introspect",
             &(),
         )
         .unwrap();
     let live: String = reply.body().deserialize().unwrap();
-    let committed_path = tests_dir()
-        .parent()
-        .unwrap()
-        .join("data/dbus/org.vestibule.SessionAgent1.Session.xml");
+    let committed_path = tests_dir().parent().unwrap().join("data/dbus").join(file);
     if std::env::var_os("VESTIBULE_BLESS").is_some() {
         fs::write(&committed_path, &live).unwrap();
     }
     let committed = fs::read_to_string(&committed_path).unwrap_or_default();
+    // zbus lists an object's interfaces in no fixed order: compare them as a sorted set.
     assert_eq!(
         interfaces(&committed),
         interfaces(&live),
-        "data/dbus/org.vestibule.SessionAgent1.Session.xml is not what a session object serves: \
-         regenerate it with VESTIBULE_BLESS=1 cargo test -p vestibule-e2e --test agent committed_introspection"
+        "data/dbus/{file} is not what the agent serves at {path}: regenerate it with \
+         VESTIBULE_BLESS=1 cargo test -p vestibule-e2e --test agent committed_introspection"
     );
-    assert!(
-        live.contains(r#"<property name="State" type="s" access="read""#),
-        "{live}"
-    );
+    live
 }
 
 /// The `<interface>` blocks of an introspection document, sorted.
@@ -1321,13 +1309,6 @@ impl Drop for RealLogin {
     }
 }
 
-/// The executable a process runs.
-fn exe(pid: u32) -> String {
-    fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// Checks a registered real session: alice on tty9, `sleep` as the leader (a child of the
 /// supervisor, running as alice), `vestibule-tui` as the supervisor.
 fn check_real_session(s: &WireSession) {
@@ -1335,16 +1316,7 @@ fn check_real_session(s: &WireSession) {
     wait_until(Duration::from_secs(10), "the leader runs sleep", || {
         exe(s.leader).ends_with("/sleep")
     });
-    assert_eq!((s.user.as_str(), s.tty.as_str()), ("alice", "tty9"), "{s:?}");
-    assert_eq!(
-        (s.service.as_str(), s.class.as_str(), s.state.as_str()),
-        ("vestibule", "user", "active")
-    );
-    assert!(
-        exe(s.supervisor).ends_with("/vestibule-tui"),
-        "{}",
-        exe(s.supervisor)
-    );
+    assert_alice_on_tty9(s, "vestibule-tui");
     assert!(exe(s.leader).ends_with("/sleep"), "{}", exe(s.leader));
     let stat = fs::read_to_string(format!("/proc/{}/stat", s.leader)).unwrap();
     let ppid: u32 = stat

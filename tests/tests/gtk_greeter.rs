@@ -55,9 +55,7 @@ fn a_login_runs_the_session_command_as_the_user_on_this_display_then_comes_back(
         &[],
         &format!("echo \"$(id -un) $DISPLAY\" > {}", who.display()),
     );
-    g.wait_focus("entry");
-    x.type_text("alice");
-    x.key("Return");
+    g.enter_user(&x, "alice");
     // PAM's prompt is the field's label; nothing is hard-coded.
     g.answer(&x, "Password", "password-entry", "alice-pw-1");
     assert_eq!(g.wait_file(&who).trim(), format!("alice {}", x.display));
@@ -85,9 +83,7 @@ fn a_wrong_password_shows_the_message_and_waits_the_fail_delay() {
         &["--fail-delay-ms", "1500"],
         &format!("id -un > {}", who.display()),
     );
-    g.wait_focus("entry");
-    x.type_text("alice");
-    x.key("Return");
+    g.enter_user(&x, "alice");
     g.answer(&x, "Password", "password-entry", "not-her-password");
     let during = g.wait("Please wait");
     assert!(
@@ -112,9 +108,7 @@ fn an_expired_password_is_changed_through_pams_own_prompts() {
     let x = Xvfb::start(1024, 768);
     let who = work.path().join("who");
     let g = greeter(&work, &x, CONFIG, &[], &format!("id -un > {}", who.display()));
-    g.wait_focus("entry");
-    x.type_text("carol");
-    x.key("Return");
+    g.enter_user(&x, "carol");
     g.answer(&x, "Password", "password-entry", "carol-pw-1");
     // pam_unix says why and asks the current password, then the new one twice: each prompt is
     // PAM's own text.
@@ -133,9 +127,7 @@ fn a_module_with_two_calls_gets_both_prompts_and_a_slow_module_does_not_freeze_t
     let x = Xvfb::start(1024, 768);
     let who = work.path().join("who");
     let g = greeter(&work, &x, CONFIG, &[], &format!("echo ok > {}", who.display()));
-    g.wait_focus("entry");
-    x.type_text("alice");
-    x.key("Return");
+    g.enter_user(&x, "alice");
     let first = g.answer(&x, "Password", "password-entry", "secret1");
     assert!(!first.contains("label[prompt]: Code"), "{first}");
     let code_label = wait_probe_until(&g.probe, LIMIT, "the code prompt", |s| batch_number(s) > 1);
@@ -158,9 +150,7 @@ fn a_module_with_two_calls_gets_both_prompts_and_a_slow_module_does_not_freeze_t
     work.service("sleepy", &[]);
     let who = work.path().join("who");
     let g = greeter(&work, &x, CONFIG, &[], &format!("echo ok > {}", who.display()));
-    g.wait_focus("entry");
-    x.type_text("alice");
-    x.key("Return");
+    g.enter_user(&x, "alice");
     let busy = g.wait("Checking…");
     x.key("Tab");
     let moved = wait_probe_until(
@@ -180,9 +170,7 @@ fn escape_cancels_back_to_the_user_field_and_hostile_text_is_shown_harmless() {
     work.service("hostile", &[("MODE", "escapes")]);
     let x = Xvfb::start(1024, 768);
     let mut g = greeter(&work, &x, CONFIG, &[], "true");
-    g.wait_focus("entry");
-    x.type_text("alice");
-    x.key("Return");
+    g.enter_user(&x, "alice");
     let s = g.wait_focus("password-entry");
     assert!(
         !s.contains('\u{1b}') && !s.contains('\u{7}'),

@@ -85,12 +85,6 @@ fn registered(client: &Client, login: &mut Child) -> WireSession {
     }
 }
 
-fn exe(pid: u32) -> String {
-    fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 #[test]
 fn the_agent_names_are_the_agents_own() {
     use vestibule_login::agent;
@@ -108,16 +102,7 @@ fn vestibule_login_registers_its_session_and_unregisters_it_once_closed() {
     let client = agent.client();
     let mut login = start_login(&work, &agent.bus.address, &["sleep", "2"]);
     let s = registered(&client, &mut login);
-    assert_eq!((s.user.as_str(), s.tty.as_str()), ("alice", "tty9"), "{s:?}");
-    assert_eq!(
-        (s.service.as_str(), s.class.as_str(), s.state.as_str()),
-        ("vestibule", "user", "active")
-    );
-    assert!(
-        exe(s.supervisor).ends_with("/vestibule-login"),
-        "{}",
-        exe(s.supervisor)
-    );
+    assert_alice_on_tty9(&s, "vestibule-login");
     // The supervisor makes its calls from its own thread: no bus thread, nothing to block.
     let threads = fs::read_dir(format!("/proc/{}/task", s.supervisor))
         .unwrap()
