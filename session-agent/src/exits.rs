@@ -89,6 +89,12 @@ impl Exits {
         self.pidfds().contains_key(&n)
     }
 
+    /// Keeps only the sessions (first of each tuple) whose supervisor is not watched.
+    pub fn retain_unwatched<T>(&self, sessions: &mut Vec<(u64, T)>) {
+        let pidfds = self.pidfds();
+        sessions.retain(|(n, _)| !pidfds.contains_key(n));
+    }
+
     /// Session `n` is gone: stop watching its supervisor.
     pub fn forget(&self, n: u64) {
         self.pidfds().remove(&n);

@@ -887,15 +887,16 @@ async fn wait_removed(shared: &Arc<Shared>, n: u64) -> Reply<()> {
 /// watches are set up, and then every `--watch-interval-ms`.
 pub async fn close_orphans(shared: &Arc<Shared>, conn: &Connection) {
     // The pids are read under the lock, /proc outside it: the scan never holds up a call.
-    let unwatched: Vec<(u64, u32, Option<u64>)> = shared
+    let mut unwatched: Vec<(u64, (u32, Option<u64>))> = shared
         .lock()
         .table
         .iter()
         .filter(|(_, e)| e.record.state != SessionState::Closing)
-        .map(|(n, e)| (n, e.record.supervisor, e.supervisor_start))
+        .map(|(n, e)| (n, (e.record.supervisor, e.supervisor_start)))
         .collect();
-    for (n, pid, start) in unwatched {
-        if !shared.exits.watched(n) && !procfs::alive(pid, start) {
+    shared.exits.retain_unwatched(&mut unwatched);
+    for (n, (pid, start)) in unwatched {
+        if !procfs::alive(pid, start) {
             close_orphan(shared, conn, n).await;
         }
     }
