@@ -62,6 +62,11 @@ pub trait Conversation {
     fn fail_delay(&mut self, delay: Duration) {
         std::thread::sleep(delay);
     }
+
+    /// The login goes on to change an expired password (`pam_chauthtok`): the calls from now on
+    /// belong to the password change. Front ends that show this (vestibuled's extension carries
+    /// it as the conversation's `context`) override it; the default does nothing.
+    fn password_change(&mut self) {}
 }
 
 /// A conversation that answers nothing: for transactions with no user present (closing a session

@@ -60,6 +60,7 @@ extern "C" {
     fn pam_set_item(pamh: *mut PamHandleT, item_type: c_int, item: *const c_void) -> c_int;
     fn pam_get_item(pamh: *const PamHandleT, item_type: c_int, item: *mut *const c_void) -> c_int;
     fn pam_getenvlist(pamh: *mut PamHandleT) -> *mut *mut c_char;
+    fn pam_putenv(pamh: *mut PamHandleT, name_value: *const c_char) -> c_int;
     fn pam_fail_delay(pamh: *mut PamHandleT, musec_delay: c_uint) -> c_int;
 }
 
@@ -232,6 +233,12 @@ impl Handle {
         // SAFETY: the array itself was malloc'd by libpam and is ours to free.
         unsafe { libc::free(list.cast()) };
         Ok(out)
+    }
+
+    /// `pam_putenv` of one `NAME=value` entry.
+    pub(crate) fn putenv(&mut self, entry: &CStr) -> PamCode {
+        // SAFETY: live handle; libpam copies the NUL-terminated string before returning.
+        PamCode::from_raw(unsafe { pam_putenv(self.raw.as_ptr(), entry.as_ptr()) })
     }
 
     /// Asks libpam for at least this delay after a failure, and routes the wait through the

@@ -15,19 +15,24 @@ mod environment;
 mod ffi;
 mod login;
 pub mod record;
+pub mod runtime_dir;
 mod sanitize;
 mod secret;
 mod session;
 mod sys;
 pub mod tracker;
+pub mod tty;
 mod transaction;
 mod unlock;
+pub mod utmp;
 
 pub use authlog::{AuthLog, Severity};
 pub use code::PamCode;
 pub use conversation::{ConvError, Conversation, Message, NoUser, MAX_MESSAGES};
 pub use environment::{build as build_environment, EnvSpec, Environment};
-pub use login::{login, lookup, LoginError, LoginOptions};
+pub use login::{
+    authenticate_login, begin_without_authentication, login, lookup, Authenticated, LoginError, LoginOptions,
+};
 pub use sanitize::{SafeText, MAX_CHARS, MAX_LINES};
 pub use secret::{Secret, SecretError, MAX_SECRET_BYTES};
 pub use session::{

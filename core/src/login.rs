@@ -133,22 +133,83 @@ fn retryable_chauthtok(code: PamCode) -> bool {
     )
 }
 
-/// Runs the login sequence up to an open session.
+/// Runs the login sequence up to an open session: [`authenticate_login`], then
+/// [`Authenticated::open`].
 pub fn login(
     service: Service,
     options: &LoginOptions,
     conversation: Box<dyn Conversation>,
 ) -> Result<OpenSession, LoginError> {
+    authenticate_login(service, options, conversation)?.open()
+}
+
+/// A login that passed authentication and the account check, its PAM session not open yet.
+///
+/// The split exists for `vestibuled`'s worker, which must wait between the two halves (the
+/// greeter exits and the terminal is revoked first) and put `XDG_*` variables into the PAM
+/// environment before `pam_open_session`, where pam_systemd reads them. Dropping it ends the
+/// transaction (`pam_end`) without opening anything.
+pub struct Authenticated {
+    tx: Transaction,
+    user: String,
+    identity: Identity,
+    tty: Option<String>,
+    host: String,
+    log: AuthLog,
+}
+
+impl std::fmt::Debug for Authenticated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("user", &self.user)
+            .field("identity", &self.identity)
+            .field("tty", &self.tty)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Steps 1 to 4 of the login sequence: start, authenticate (with retries), account check and
+/// password change, the account and its groups. The session is opened by [`Authenticated::open`].
+pub fn authenticate_login(
+    service: Service,
+    options: &LoginOptions,
+    conversation: Box<dyn Conversation>,
+) -> Result<Authenticated, LoginError> {
     let mut tx = Transaction::start(service, &options.config, &options.items, conversation)?;
     let tty = options.items.tty.as_deref().unwrap_or("?");
     let host = from_host(options.items.rhost.as_deref());
     if let Err(rc) = tx.request_fail_delay(options.fail_delay) {
         tracing::warn!(status = ?rc, "pam_fail_delay refused");
     }
-
     authenticate(&mut tx, options, tty, &host)?;
     check_account(&mut tx, options)?;
+    prepare_identity(tx, options, host)
+}
 
+/// A session that needs no authentication (`vestibuled`'s greeter and autologin services, as
+/// greetd runs them): start with the user fixed in `options.items.user`, `pam_acct_mgmt` (an
+/// expired password cannot be changed here: nobody is asked), the account and its groups.
+pub fn begin_without_authentication(
+    service: Service,
+    options: &LoginOptions,
+    conversation: Box<dyn Conversation>,
+) -> Result<Authenticated, LoginError> {
+    if options.items.user.is_none() {
+        return Err(LoginError::NoUser);
+    }
+    let mut tx = Transaction::start(service, &options.config, &options.items, conversation)?;
+    let host = from_host(options.items.rhost.as_deref());
+    match tx.acct_mgmt(0) {
+        Ok(()) => {}
+        Err(rc) => return Err(LoginError::Account(rc)),
+    }
+    prepare_identity(tx, options, host)
+}
+
+/// Step 4: the account of the final PAM_USER and `initgroups` (before setcred: modules such as
+/// pam_group add groups on top of these).
+fn prepare_identity(tx: Transaction, options: &LoginOptions, host: String) -> Result<Authenticated, LoginError> {
+    let tty = options.items.tty.as_deref().unwrap_or("?");
     let user = tx.user().ok_or(LoginError::NoUser)?.to_owned();
     let identity = resolve_identity(&user).inspect_err(|e| {
         // PAM accepted the name, so it is no stray password: safe to log.
@@ -158,35 +219,71 @@ pub fn login(
         );
     })?;
     if let Identity::Switch(account) = &identity {
-        // Before setcred: modules such as pam_group add groups on top of these.
         initgroups(account).map_err(|source| LoginError::Groups {
             user: user.clone(),
             source,
         })?;
     }
-    open(&mut tx)?;
-
-    // Modules may still have changed PAM_USER during setcred or open_session.
-    let final_user = tx.user().ok_or(LoginError::NoUser)?.to_owned();
-    let identity = if final_user == user {
-        identity
-    } else {
-        resolve_identity(&final_user)?
-    };
-    let who = if final_user == "root" {
-        "ROOT LOGIN"
-    } else {
-        "LOGIN"
-    };
-    options
-        .log
-        .send(Severity::Notice, &format!("{who} ON {tty} BY {final_user}{host}"));
-    Ok(OpenSession::new(
+    Ok(Authenticated {
         tx,
+        user,
         identity,
-        options.items.tty.clone(),
-        options.log.clone(),
-    ))
+        tty: options.items.tty.clone(),
+        host,
+        log: options.log.clone(),
+    })
+}
+
+impl Authenticated {
+    /// The final PAM_USER as of the last call.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Who the session will run as.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Sets `NAME=value` in the PAM environment before the session is opened.
+    pub fn putenv(&mut self, name: &str, value: &str) -> Result<(), PamCode> {
+        self.tx.putenv(name, value)
+    }
+
+    /// Changes PAM_TTY (the terminal line) before the session is opened.
+    pub fn set_tty(&mut self, tty: &str) -> Result<(), StartError> {
+        let value = std::ffi::CString::new(tty).map_err(|_| StartError::Nul { what: "tty" })?;
+        self.tx.set_tty(&value).map_err(StartError::Pam)?;
+        self.tty = Some(tty.to_owned());
+        Ok(())
+    }
+
+    /// Step 5: credentials and session. Modules may still change PAM_USER here.
+    pub fn open(self) -> Result<OpenSession, LoginError> {
+        let Authenticated {
+            mut tx,
+            user,
+            identity,
+            tty,
+            host,
+            log,
+        } = self;
+        open(&mut tx)?;
+        let final_user = tx.user().ok_or(LoginError::NoUser)?.to_owned();
+        let identity = if final_user == user {
+            identity
+        } else {
+            resolve_identity(&final_user)?
+        };
+        let who = if final_user == "root" {
+            "ROOT LOGIN"
+        } else {
+            "LOGIN"
+        };
+        let line = tty.as_deref().unwrap_or("?");
+        log.send(Severity::Notice, &format!("{who} ON {line} BY {final_user}{host}"));
+        Ok(OpenSession::new(tx, identity, tty, log))
+    }
 }
 
 fn authenticate(
@@ -245,7 +342,10 @@ fn authenticate(
 fn check_account(tx: &mut Transaction, options: &LoginOptions) -> Result<(), LoginError> {
     match tx.acct_mgmt(0) {
         Ok(()) => Ok(()),
-        Err(PamCode::NEW_AUTHTOK_REQD) => change_expired_password(tx, options),
+        Err(PamCode::NEW_AUTHTOK_REQD) => {
+            tx.conversation_mut().password_change();
+            change_expired_password(tx, options)
+        }
         Err(_) if tx.cancelled() => Err(LoginError::Cancelled),
         Err(rc) => Err(LoginError::Account(rc)),
     }

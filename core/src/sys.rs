@@ -113,3 +113,61 @@ pub(crate) fn exit_now(code: c_int) -> ! {
     // SAFETY: _exit takes no pointers and never returns.
     unsafe { libc::_exit(code) }
 }
+
+/// `vhangup(2)`: hangs up the calling process's controlling terminal, so every other process
+/// with it open gets SIGHUP and its file descriptors stop working. Needs CAP_SYS_TTY_CONFIG.
+pub(crate) fn vhangup() -> nix::Result<()> {
+    // SAFETY: vhangup takes no arguments and touches no memory of ours.
+    nix::errno::Errno::result(unsafe { libc::vhangup() }).map(drop)
+}
+
+/// `signal(SIGHUP, SIG_IGN)`: the revoking helper must survive its own vhangup.
+pub(crate) fn ignore_sighup() -> nix::Result<()> {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN runs no code of ours.
+    unsafe { sigaction(Signal::SIGHUP, &ignore) }.map(drop)
+}
+
+extern "C" {
+    // glibc's <utmpx.h>; the libc crate does not declare it.
+    fn updwtmpx(wtmp_file: *const std::ffi::c_char, ut: *const libc::utmpx);
+}
+
+/// Writes one login record to utmp (`pututxline`, replacing the entry with the same `ut_id`) and
+/// appends it to wtmp (`updwtmpx`), as login(1) does. The record's fields come from
+/// `crate::utmp`, which builds them from checked, bounded values.
+pub(crate) fn write_utmpx(fields: &crate::utmp::Fields, utmp: &std::ffi::CStr, wtmp: &std::ffi::CStr) -> std::io::Result<()> {
+    // SAFETY: utmpx is a plain C struct of integers and byte arrays: all zeroes is a valid value.
+    let mut rec: libc::utmpx = unsafe { std::mem::zeroed() };
+    rec.ut_type = fields.kind;
+    rec.ut_pid = fields.pid;
+    copy_bytes(&mut rec.ut_line, &fields.line);
+    copy_bytes(&mut rec.ut_id, &fields.id);
+    copy_bytes(&mut rec.ut_user, &fields.user);
+    copy_bytes(&mut rec.ut_host, &fields.host);
+    rec.ut_tv.tv_sec = fields.seconds as _;
+    rec.ut_tv.tv_usec = fields.micros as _;
+    // SAFETY: utmpxname copies the path; set/put/end use glibc's own static state, which only
+    // this single-threaded caller uses; `rec` is a valid record for the duration of each call.
+    let written = unsafe {
+        let _ = libc::utmpxname(utmp.as_ptr());
+        libc::setutxent();
+        let ok = !libc::pututxline(&rec).is_null();
+        let err = std::io::Error::last_os_error();
+        libc::endutxent();
+        if ok {
+            Ok(())
+        } else {
+            Err(err)
+        }
+    };
+    // SAFETY: the path is NUL-terminated and `rec` valid; updwtmpx opens, locks and appends.
+    unsafe { updwtmpx(wtmp.as_ptr(), &rec) };
+    written
+}
+
+fn copy_bytes(dst: &mut [std::ffi::c_char], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s as std::ffi::c_char;
+    }
+}

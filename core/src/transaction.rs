@@ -24,6 +24,13 @@ pub enum Service {
     Login,
     /// Unlocking a running session: `/etc/pam.d/vestibule-lock`.
     Lock,
+    /// The greeter's own session under `vestibuled`: `/etc/pam.d/vestibule-greeter`. No
+    /// authentication (the greeter user has no password); account, credentials and session only,
+    /// so pam_systemd can give the greeter seat access (class `greeter`).
+    Greeter,
+    /// `vestibuled`'s `[initial_session]` (autologin): `/etc/pam.d/vestibule-autologin`. No
+    /// authentication, by the administrator's choice in the configuration.
+    Autologin,
 }
 
 impl Service {
@@ -31,6 +38,8 @@ impl Service {
         match self {
             Service::Login => "vestibule",
             Service::Lock => "vestibule-lock",
+            Service::Greeter => "vestibule-greeter",
+            Service::Autologin => "vestibule-autologin",
         }
     }
 }
@@ -260,6 +269,22 @@ impl Transaction {
     /// The PAM environment (`pam_getenvlist`), as `NAME=value` entries.
     pub fn env_list(&mut self) -> Result<Vec<CString>, PamCode> {
         self.handle.env_list()
+    }
+
+    /// Sets PAM_TTY again (the worker learns the final line only once the session starts).
+    pub fn set_tty(&mut self, tty: &std::ffi::CStr) -> Result<(), PamCode> {
+        self.handle.set_item(Item::Tty, Some(tty)).ok()
+    }
+
+    /// `pam_putenv("NAME=value")`: sets a variable in the PAM environment, which modules read
+    /// (pam_systemd reads `XDG_SESSION_TYPE`, `XDG_SEAT`, `XDG_VTNR` during open_session) and
+    /// which becomes part of the session's environment.
+    pub fn putenv(&mut self, name: &str, value: &str) -> Result<(), PamCode> {
+        if name.is_empty() || name.contains('=') {
+            return Err(PamCode::BAD_ITEM);
+        }
+        let entry = CString::new(format!("{name}={value}")).map_err(|_| PamCode::BAD_ITEM)?;
+        self.handle.putenv(&entry).ok()
     }
 
     /// Closes what is open and calls `pam_end`, reporting the first failure.
