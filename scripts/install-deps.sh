@@ -15,7 +15,17 @@
 # (the tests' stand-ins for a desktop under the lock screen and a window manager's close request)
 # + xauth (a cookie for the server that refuses clients without one, as a display manager's does),
 # sway + grim (a headless Wayland compositor whose outputs can be plugged in while the lock screen
-# runs, and its screenshots: the multi-monitor test).
+# runs, and its screenshots: the multi-monitor test), greetd (Debian's greetd 0.9 and its agreety:
+# the real greetd greeter the daemon's tests log in with, and the daemon the benchmark and the
+# greeter's compatibility test run side by side), cage + seatd + wtype (a kiosk Wayland compositor,
+# its seat daemon and a Wayland typist: what the desktop greeter runs under next). pam_limits and
+# pam_loginuid, which the daemon's tests stack, come with libpam-modules.
+# Two tools not from the archive's installed set, kept under target/tools (never on the host's
+# paths): tuigreet 0.10.2 from crates.io (cargo install --locked, only when missing), a real
+# greetd greeter nobody here wrote; pinned because the tests drive its screen (prompts, layout,
+# keys), which changes between releases. And pam_script.so from Debian's libpam-script .deb
+# (apt-get download + dpkg-deb -x, NEVER installed: its postinst edits the host's
+# /etc/pam.d/common-* files), a second witness in the daemon tests' session stack.
 # With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS), dpkg-dev
 # (dpkg-buildflags: the C baseline is built with Debian's hardening flags), lightdm-gtk-greeter
 # (Debian's GTK greeter, measured side by side with vestibule-gtk by bench/run-gtk.sh; without
@@ -27,7 +37,8 @@
 set -euo pipefail
 
 packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd
-	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib xauth sway grim)
+	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib xauth sway grim
+	greetd cage seatd wtype)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(valgrind hyperfine time dpkg-dev lightdm-gtk-greeter python3-gi)
 fi
@@ -58,3 +69,35 @@ fi
 }
 cd "$(dirname "$0")/.."
 cargo fetch --locked >/dev/null
+
+# The two tools under target/tools (fast when already there).
+tools="$PWD/target/tools"
+mkdir -p "$tools"
+# (tuigreet --version needs a terminal: cargo's record of what it installed says which version it is.)
+if [ ! -x "$tools/bin/tuigreet" ] || ! grep -q '^"tuigreet 0\.10\.2 ' "$tools/.crates.toml" 2>/dev/null; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps.sh: $tools/bin/tuigreet missing (run as root to build it)" >&2
+		exit 1
+	fi
+	echo "install-deps.sh: building tuigreet 0.10.2 into $tools" >&2
+	cargo install tuigreet --version 0.10.2 --locked --root "$tools" --quiet
+fi
+pam_script_dir="$tools/libpam-script"
+if ! find "$pam_script_dir" -name pam_script.so 2>/dev/null | grep -q .; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps.sh: pam_script.so missing under $pam_script_dir (run as root to unpack it)" >&2
+		exit 1
+	fi
+	echo "install-deps.sh: unpacking libpam-script (not installing it) into $pam_script_dir" >&2
+	rm -rf "$pam_script_dir" "$tools"/libpam-script_*.deb
+	(cd "$tools" && apt-get download libpam-script >/dev/null 2>&1) || {
+		apt-get update >/dev/null
+		(cd "$tools" && apt-get download libpam-script)
+	}
+	dpkg-deb -x "$tools"/libpam-script_*.deb "$pam_script_dir"
+	rm -f "$tools"/libpam-script_*.deb
+fi
+find "$pam_script_dir" -name pam_script.so | grep -q . || {
+	echo "install-deps.sh: no pam_script.so inside Debian's libpam-script package" >&2
+	exit 1
+}

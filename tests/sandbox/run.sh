@@ -9,6 +9,22 @@
 # Accounts (password = name + "-pw-1"): alice (bash, home /home/alice), bob (locked), carol
 # (password expired: must change at login). Syslog datagrams are appended to WORKDIR/syslog,
 # one per line. The exit status is COMMAND's.
+#
+# For the login daemon's tests (vestibuled), also:
+# - erin (bash, password erin-pw-1): a second account that can log in (bob is locked), the
+#   "next user" after alice;
+# - vgreeter (system account, no password, shell /usr/sbin/nologin, home /nonexistent): the
+#   unprivileged greeter user; the daemon runs the greeter command through sh -c, so no login
+#   shell is needed;
+# - a limits file in the private /etc/security/limits.d giving alice nofile 64 (soft and hard),
+#   for pam_limits in a test's stack;
+# - a private /run: a tmpfs whose entries are the host's /run bound back one by one (as /dev
+#   below), except utmp (a fresh root:utmp 0664 file: Debian's glibc writes /var/run/utmp, and
+#   /var/run is a symlink to /run), /run/user and /run/vestibule (fresh tmpfs mounts, so runtime
+#   directories and daemon sockets are the sandbox's own);
+# - fresh /var/log/wtmp and /var/log/btmp bound over the host's, so `who` and `last -f
+#   /var/log/wtmp` read only what the command wrote.
+# Processes outside the sandbox see its /run, /etc and logs with `nsenter --mount --target PID`.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -51,6 +67,37 @@ ln -s /proc/self/fd/0 /dev/stdin
 ln -s /proc/self/fd/1 /dev/stdout
 ln -s /proc/self/fd/2 /dev/stderr
 
+# A private /run (the host's entries bound back), with the login records and runtime dirs fresh.
+mkdir -p "$root/oldrun"
+mount --rbind /run "$root/oldrun"
+mount -t tmpfs -o mode=755 tmpfs /run
+for entry in "$root/oldrun"/* "$root/oldrun"/.[!.]*; do
+	[ -e "$entry" ] || [ -L "$entry" ] || continue
+	name=${entry##*/}
+	case "$name" in utmp | user | vestibule) continue ;; esac
+	# mount(8) itself may have made /run/mount (its utab) in the new tmpfs: that one stays private.
+	[ -e "/run/$name" ] && continue
+	if [ -L "$entry" ]; then
+		cp -P "$entry" "/run/$name"
+	elif [ -d "$entry" ]; then
+		mkdir "/run/$name"
+		mount --rbind "$entry" "/run/$name"
+	else
+		touch "/run/$name"
+		mount --bind "$entry" "/run/$name"
+	fi
+done
+for dir in user vestibule; do
+	mkdir "/run/$dir"
+	mount -t tmpfs -o mode=755 tmpfs "/run/$dir"
+done
+install -m 0664 -o root -g utmp /dev/null /run/utmp
+for log in wtmp btmp; do
+	install -m 0664 -o root -g utmp /dev/null "$root/$log"
+	[ -e "/var/log/$log" ] || { echo "sandbox/run.sh: /var/log/$log missing on the host" >&2; exit 97; }
+	mount --bind "$root/$log" "/var/log/$log"
+done
+
 
 # Hashes are set directly (chpasswd -e bypasses PAM, so the host's PAM policy cannot interfere).
 add_user() {
@@ -62,6 +109,10 @@ add_user bob
 usermod --lock bob
 add_user carol
 chage --lastday 0 carol
+add_user erin
+useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vgreeter
+mkdir -p /etc/security/limits.d
+printf 'alice soft nofile 64\nalice hard nofile 64\n' >/etc/security/limits.d/vestibule-test.conf
 chmod 777 "$work"
 
 # Started after the account set-up so the log holds only what the command sends.
