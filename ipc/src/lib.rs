@@ -15,6 +15,7 @@
 pub mod frame;
 pub mod greeter;
 pub mod secret;
+pub mod worker;
 
 pub use frame::{FrameDecoder, FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 pub use greeter::{
