@@ -7,6 +7,8 @@
 pub mod agent_link;
 pub mod config;
 pub mod desktop_entry;
+pub mod greetd_client;
+pub mod hardening;
 pub mod pam_worker;
 pub mod sessions;
 pub mod signals;

@@ -89,6 +89,46 @@ impl Choice {
     }
 }
 
+/// What a greeter sends in `start_session` for a choice: the command line for the daemon's
+/// `sh -c "exec CMD"` (each argument quoted so the shell splits it back exactly as the Desktop
+/// Entry's Exec or the configured argv had it) and the session's `KEY=VALUE` entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartCommand {
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+}
+
+impl Choice {
+    /// The `start_session` request's contents. The login shell is `$SHELL -l`: the daemon sets
+    /// SHELL to the account's shell, which the greeter (another user) does not know.
+    pub fn start_command(&self, xsession_wrapper: &[String]) -> StartCommand {
+        let spec = self.spec(xsession_wrapper);
+        let cmd = match spec.command {
+            SessionCommand::LoginShell => vec!["\"$SHELL\"".into(), "-l".into()],
+            SessionCommand::Program(argv) => argv.iter().map(|a| shell_quote(a)).collect(),
+        };
+        let mut env = vec![format!("XDG_SESSION_TYPE={}", spec.session_type)];
+        if let Some(desktop) = spec.desktop {
+            env.push(format!("XDG_SESSION_DESKTOP={desktop}"));
+        }
+        env.extend(spec.extra_env.iter().map(|(k, v)| format!("{k}={v}")));
+        StartCommand { cmd, env }
+    }
+}
+
+/// `word` as one word for sh: unchanged if it has nothing special, else in single quotes.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 /// Builds the chooser's list: a command given on the command line first, then Wayland sessions,
 /// X11 sessions, configured commands and the shell.
 pub fn discover(config: &config::Sessions, cli_command: &[String]) -> Vec<Choice> {
@@ -261,6 +301,56 @@ mod tests {
             (shell.command, shell.session_type.as_str()),
             (SessionCommand::LoginShell, "tty")
         );
+    }
+
+    #[test]
+    fn start_commands_survive_the_daemons_shell() {
+        let cmd = Choice::command(
+            "Test",
+            vec!["sh".into(), "-c".into(), "echo \"$HOME\" it's; exit 7".into()],
+        );
+        let start = cmd.start_command(&[]);
+        assert_eq!(start.env, ["XDG_SESSION_TYPE=tty"]);
+        // What the daemon runs: sh -c "exec CMD" with the words joined by spaces.
+        let line = format!("exec {}", start.cmd.join(" "));
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("set -- {}; printf '%s|' \"$@\"", &line[5..])])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "sh|-c|echo \"$HOME\" it's; exit 7|"
+        );
+        let shell = Choice::shell().start_command(&[]);
+        assert_eq!(shell.cmd, ["\"$SHELL\"", "-l"]);
+        let sway = Choice {
+            id: "sway".into(),
+            name: "Sway".into(),
+            kind: Kind::Wayland,
+            exec: vec!["sway".into(), "--unsupported-gpu".into()],
+            desktop_names: vec!["sway".into(), "wlroots".into()],
+        };
+        let start = sway.start_command(&[]);
+        assert_eq!(start.cmd, ["sway", "--unsupported-gpu"]);
+        assert_eq!(
+            start.env,
+            [
+                "XDG_SESSION_TYPE=wayland",
+                "XDG_SESSION_DESKTOP=sway",
+                "XDG_CURRENT_DESKTOP=sway:wlroots"
+            ]
+        );
+        let x = Choice {
+            kind: Kind::X11,
+            id: "xfce".into(),
+            name: "Xfce".into(),
+            exec: vec!["startxfce4".into()],
+            desktop_names: vec![],
+        };
+        let start = x.start_command(&["startx".into(), "/usr/bin/env".into()]);
+        assert_eq!(start.cmd, ["startx", "/usr/bin/env", "startxfce4"]);
+        assert_eq!(start.env, ["XDG_SESSION_TYPE=x11", "XDG_SESSION_DESKTOP=xfce"]);
+        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

@@ -1,0 +1,39 @@
+//! Process hardening for a greeter that holds typed passwords in memory but links no libpam
+//! (the core's own `disable_core_dumps` lives with its PAM parts).
+
+/// No core dump and no ptrace attach by other processes of the greeter user: a crash must not
+/// write typed passwords to disk, and a second process of the same (unprivileged) user must not
+/// read them out of memory. `PR_SET_DUMPABLE 0` covers both; `RLIMIT_CORE 0` also covers a
+/// core pattern that ignores dumpability (a pipe to a helper).
+pub fn disable_core_dumps() -> nix::Result<()> {
+    nix::sys::prctl::set_dumpable(false)?;
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_process_is_no_longer_dumpable() {
+        // In a child, so the test harness itself is left as it was.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "hardening::tests::child", "--nocapture", "--ignored"])
+            .env("VESTIBULE_HARDENING_CHILD", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("dumpable=false core=0/0"), "{text}");
+    }
+
+    /// Run only by the test above, in its own process.
+    #[test]
+    #[ignore = "run in a child process by the_process_is_no_longer_dumpable"]
+    fn child() {
+        if std::env::var_os("VESTIBULE_HARDENING_CHILD").is_none() {
+            return;
+        }
+        super::disable_core_dumps().unwrap();
+        let dumpable = nix::sys::prctl::get_dumpable().unwrap();
+        let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE).unwrap();
+        println!("dumpable={dumpable} core={soft}/{hard}");
+    }
+}
