@@ -129,7 +129,7 @@ fn run(a: Args) -> Result<(), String> {
     let after_list = rss(a.agent_pid);
 
     // 2b. One session object's properties, as a second client would read them.
-    let object = session_path("1");
+    let object = session_path(1);
     let mut props = Vec::with_capacity(a.lists);
     for _ in 0..a.lists {
         let t = Instant::now();

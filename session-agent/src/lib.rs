@@ -29,7 +29,8 @@ pub const INTERFACE: &str = "org.vestibule.SessionAgent1";
 pub const ERROR_NO_SUCH_SESSION: &str = "org.vestibule.SessionAgent1.Error.NoSuchSession";
 
 /// The object path of a session's object (`org.vestibule.SessionAgent1.Session`), also announced
-/// in `SessionNew` / `SessionRemoved`. Ids are decimal counters, valid path elements unescaped.
-pub fn session_path(id: &str) -> String {
+/// in `SessionNew` / `SessionRemoved`. Built from the number, never from a caller's text: a
+/// decimal number is always a valid path element, so the path is valid whatever was asked.
+pub fn session_path(id: u64) -> String {
     format!("{OBJECT_PATH}/session/{id}")
 }

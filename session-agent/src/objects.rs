@@ -251,7 +251,7 @@ impl SessionProperties {
 
 /// Exports session `n`'s object. Failures are logged: the session itself stands without it.
 pub async fn export(shared: &Arc<Shared>, conn: &Connection, n: u64) {
-    let path = service::path(&n.to_string());
+    let path = service::path(n);
     let server = conn.object_server();
     let done = async {
         let object = SessionObject {
@@ -274,14 +274,14 @@ pub async fn export(shared: &Arc<Shared>, conn: &Connection, n: u64) {
 
 /// Removes session `n`'s object (and with it its node).
 pub async fn unexport(conn: &Connection, n: u64) {
-    let path = service::path(&n.to_string());
+    let path = service::path(n);
     // Not there (never exported, or removed by a concurrent close): nothing to do.
     let _ = conn.object_server().remove::<SessionObject, _>(&path).await;
 }
 
 /// Sends `PropertiesChanged` for session `n`'s new state.
 pub async fn state_changed(conn: &Connection, n: u64, state: SessionState) {
-    let path = service::path(&n.to_string());
+    let path = service::path(n);
     let sent = async {
         let ctxt = SignalContext::new(conn, path)?;
         let st = Value::from(state.as_str());

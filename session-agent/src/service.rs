@@ -325,8 +325,10 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-pub(crate) fn path(id: &str) -> ObjectPath<'static> {
-    ObjectPath::try_from(session_path(id)).expect("decimal ids make valid object paths")
+/// Session `n`'s object path. From the number, so it cannot fail: `/`, letters and digits are
+/// all a path needs, and no caller's text goes into it.
+pub(crate) fn path(n: u64) -> ObjectPath<'static> {
+    ObjectPath::from_string_unchecked(session_path(n))
 }
 
 #[zbus::interface(name = "org.vestibule.SessionAgent1")]
@@ -390,7 +392,7 @@ impl Agent {
         objects::export(&self.shared, conn, n).await;
         self.shared.exits.watch(n, supervisor, Some(supervisor_start));
         tracing::info!(id, user, uid, leader, supervisor, "session registered");
-        Self::session_new(&ctxt, &id, path(&id)).await?;
+        Self::session_new(&ctxt, &id, path(n)).await?;
         Ok(id)
     }
 
@@ -415,7 +417,7 @@ impl Agent {
         self.shared.lockers.forget(n);
         self.shared.exits.forget(n);
         tracing::info!(id, "session unregistered");
-        Self::session_removed(&ctxt, &id, path(&id)).await?;
+        Self::session_removed(&ctxt, &id, path(n)).await?;
         Ok(())
     }
 
@@ -470,8 +472,9 @@ impl Agent {
         id: String,
     ) -> Result<OwnedObjectPath, AgentError> {
         let caller = caller_uid(&self.shared, conn, &hdr).await?;
-        let s = by_id(&self.shared, caller, &id)?;
-        Ok(path(&s.id).into())
+        let n = validate::session_id(&id)?;
+        by_id(&self.shared, caller, &id)?;
+        Ok(path(n).into())
     }
 
     /// The object path of the session a process belongs to, as GetSessionByPid finds it.
@@ -483,7 +486,7 @@ impl Agent {
     ) -> Result<OwnedObjectPath, AgentError> {
         let caller = caller_uid(&self.shared, conn, &hdr).await?;
         let s = by_pid(&self.shared, caller, pid)?;
-        Ok(path(&s.id).into())
+        Ok(path(validate::session_id(&s.id)?).into())
     }
 
     /// Ends a session: its processes get SIGTERM (SIGKILL after the grace period), then its
@@ -799,7 +802,7 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
         shared.lockers.forget(n);
         shared.exits.forget(n);
         let ctxt = SignalContext::new(conn, OBJECT_PATH)?;
-        Agent::session_removed(&ctxt, &id, path(&id)).await?;
+        Agent::session_removed(&ctxt, &id, path(n)).await?;
     }
     Ok(())
 }

@@ -31,6 +31,8 @@ pub enum Invalid {
     Empty { what: &'static str },
     #[error("{what} contains a control character or a '/' where none is allowed")]
     BadCharacter { what: &'static str },
+    #[error("session id is not a canonical decimal number (digits only, no sign, no leading zero)")]
+    NotCanonical,
     #[error("{what} {value} is not a process id")]
     BadPid { what: &'static str, value: u32 },
     #[error("service {0:?} is not one of Vestibule's PAM services (vestibule, vestibule-lock)")]
@@ -112,10 +114,14 @@ pub fn session_id(id: &str) -> Result<u64, Invalid> {
     if id.is_empty() {
         return Err(Invalid::Empty { what: "session id" });
     }
-    // A well-formed id that names no session is NoSuchSession, decided by the caller: here only
-    // the shape is checked.
-    id.parse::<u64>()
-        .map_err(|_| Invalid::BadCharacter { what: "session id" })
+    // Canonical decimal only: `05` or `+5` would name session 5 under a second spelling, and the
+    // spelling is echoed into signals and object paths. A well-formed id that names no session is
+    // NoSuchSession, decided by the caller: here only the shape is checked.
+    let canonical = id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
+    if !canonical {
+        return Err(Invalid::NotCanonical);
+    }
+    id.parse::<u64>().map_err(|_| Invalid::NotCanonical)
 }
 
 /// A pid argument: positive and within pid_max's hard limit (2^22).
@@ -226,5 +232,18 @@ mod tests {
         assert!(session_id("").is_err());
         assert!(session_id("c1").is_err());
         assert!(session_id(&"9".repeat(1000)).is_err());
+        assert_eq!(session_id("0"), Ok(0));
+        assert_eq!(session_id(&u64::MAX.to_string()), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn only_one_spelling_of_an_id_is_accepted() {
+        for bad in ["05", "00", "+5", "-5", " 5", "5 ", "5\n", "٥", "0x5", "18446744073709551616"] {
+            assert!(session_id(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            session_id("+5").unwrap_err().to_string(),
+            "session id is not a canonical decimal number (digits only, no sign, no leading zero)"
+        );
     }
 }

@@ -620,6 +620,65 @@ fn bogus_calls_get_dbus_errors_and_change_nothing() {
     assert_eq!(state_files(&work), before, "a bogus call changed the state");
 }
 
+/// Only the canonical spelling of an id names a session: `01` and `+1` (which `u64::from_str`
+/// would read as 1) are refused with InvalidArgs by every call that takes an id, and none of
+/// them touches session 1 or brings the agent down while building a path from the caller's text.
+#[test]
+fn non_canonical_session_ids_are_refused_and_the_agent_keeps_answering() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let mut fake = Fake::start();
+    let id = client
+        .register(&fake.registration("alice", 1000, "tty7"))
+        .unwrap();
+    assert_eq!(id, "1");
+    let before = state_files(&work);
+    let list_before = client.list().unwrap();
+    for bad in ["01", "+1", "001", " 1", "1 ", "-1", "1e0", ""] {
+        assert_eq!(error_name(client.get(bad)), INVALID_ARGS, "GetSession {bad:?}");
+        assert_eq!(
+            error_name(client.session_path(bad)),
+            INVALID_ARGS,
+            "GetSessionPath {bad:?}"
+        );
+        assert_eq!(error_name(client.lock(bad)), INVALID_ARGS, "LockSession {bad:?}");
+        assert_eq!(
+            error_name(client.unlock(bad)),
+            INVALID_ARGS,
+            "UnlockSession {bad:?}"
+        );
+        assert_eq!(
+            error_name(client.set_locker(bad)),
+            INVALID_ARGS,
+            "SetLocker {bad:?}"
+        );
+        assert_eq!(
+            error_name(client.unregister(bad)),
+            INVALID_ARGS,
+            "Unregister {bad:?}"
+        );
+        assert_eq!(
+            error_name(client.close(bad)),
+            INVALID_ARGS,
+            "CloseSession {bad:?}"
+        );
+    }
+    // The same from vestibulectl: the error is InvalidArgs, its text says why.
+    let r = ctl(&bus, false, &["show-session", "+1"]);
+    assert_ne!(r.code(), Some(0), "{}", r.all());
+    assert!(r.stderr.contains("canonical decimal"), "{}", r.all());
+
+    assert!(fake.leader_running());
+    assert_eq!(client.list().unwrap(), list_before);
+    assert_eq!(state_files(&work), before, "a non-canonical id changed the state");
+    assert_eq!(
+        client.session_path("1").unwrap().as_str(),
+        "/org/vestibule/SessionAgent1/session/1"
+    );
+}
+
 #[test]
 fn signals_reach_a_second_client() {
     let work = Work::new();
