@@ -20,11 +20,12 @@
 //!   acknowledged. A damaged line before the last one is refused rather than guessed around.
 //!
 //! Both files live under /run by default: sessions do not survive a reboot, and neither should
-//! their records. They are 0644: session records are what `vestibulectl list-sessions` shows anyway.
+//! their records. They are 0600, root's alone: every user's sessions are in them, and the D-Bus API
+//! shows a user only their own. Files an older agent left readable are made 0600 at start.
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -201,6 +202,9 @@ pub fn load(path: &Path) -> Result<(Table, Loaded), PersistError> {
     Ok((table, loaded))
 }
 
+/// The snapshot's and the journal's mode: root's alone, since they hold every user's sessions.
+pub const STATE_MODE: u32 = 0o600;
+
 /// Writes `table` as the snapshot at `path`, atomically; returns its size. The directory is
 /// created (0755) if missing.
 pub fn save(path: &Path, table: &Table) -> Result<u64, PersistError> {
@@ -225,8 +229,10 @@ pub fn save(path: &Path, table: &Table) -> Result<u64, PersistError> {
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o644)
+            .mode(STATE_MODE)
             .open(&tmp)?;
+        // A stale temporary file keeps its old mode through `create`: set it on the open file.
+        f.set_permissions(fs::Permissions::from_mode(STATE_MODE))?;
         f.write_all(&json)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -263,8 +269,12 @@ impl Store {
         let journal = fs::OpenOptions::new()
             .append(true)
             .create(true)
-            .mode(0o644)
+            .mode(STATE_MODE)
             .open(&journal_path)
+            .map_err(io(&journal_path))?;
+        // An existing journal keeps the mode it was created with (0644 before).
+        journal
+            .set_permissions(fs::Permissions::from_mode(STATE_MODE))
             .map_err(io(&journal_path))?;
         let mut store = Store {
             snapshot: snapshot.to_owned(),
@@ -380,6 +390,34 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn state_files_are_private_and_readable_ones_are_made_private_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.json");
+        let (mut store, mut t, _) = Store::open(&path).unwrap();
+        add(&mut store, &mut t, "alice", 10);
+        assert_eq!(mode(&path), STATE_MODE);
+        assert_eq!(mode(&journal_path(&path)), STATE_MODE);
+        drop(store);
+        // As an older agent left them: readable by everyone.
+        for p in [path.clone(), journal_path(&path)] {
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let stale = dir
+            .path()
+            .join(format!(".sessions.json.{}.tmp", std::process::id()));
+        fs::write(&stale, b"").unwrap();
+        fs::set_permissions(&stale, fs::Permissions::from_mode(0o644)).unwrap();
+        let (_store, t2, _) = Store::open(&path).unwrap();
+        assert_eq!(t2.len(), 1);
+        assert_eq!(mode(&path), STATE_MODE);
+        assert_eq!(mode(&journal_path(&path)), STATE_MODE);
     }
 
     #[test]

@@ -1020,6 +1020,43 @@ fn the_journal_is_replayed_after_a_restart_and_a_torn_last_line_is_skipped() {
     drop(fakes);
 }
 
+fn file_mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// The snapshot and the journal hold every user's sessions: 0600, as the agent writes them and as
+/// it leaves files an older agent made readable (0644) once it has started on them.
+#[test]
+fn the_snapshot_and_journal_are_readable_by_root_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let agent = Agent::start(&work, &bus);
+    let client = bus.client();
+    let fake = Fake::start();
+    client
+        .register(&fake.registration("alice", 1000, "tty2"))
+        .unwrap();
+    assert!(fs::metadata(journal_path(&work)).unwrap().len() > 0);
+    assert_eq!(file_mode(&state_path(&work)), 0o600, "snapshot");
+    assert_eq!(file_mode(&journal_path(&work)), 0o600, "journal");
+    agent.stop();
+
+    for p in [state_path(&work), journal_path(&work)] {
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let _agent = Agent::start(&work, &bus);
+    assert_eq!(ids(&client.list().unwrap()), ["1"]);
+    assert_eq!(file_mode(&state_path(&work)), 0o600, "snapshot after a restart");
+    assert_eq!(file_mode(&journal_path(&work)), 0o600, "journal after a restart");
+    drop(fake);
+}
+
 #[test]
 fn sessions_survive_an_agent_restart_and_orphans_are_closed_with_pam() {
     let work = Work::new();
