@@ -409,5 +409,7 @@ impl Drop for PrivateBus {
     }
 }
 
+pub mod daemon;
 pub mod sway;
+pub mod tmux;
 pub mod x11;

@@ -1,0 +1,594 @@
+//! `vestibuled` under test: the daemon in the root sandbox (`tests/sandbox/run.sh`), on the
+//! terminal of a tmux pane (`[terminal] vt = "current"`), with the PAM services rendered from
+//! `tests/pam.d/daemon-*` (real accounts through pam_unix, pam_limits, pam_loginuid and the
+//! record.py witness; optionally pam_script as a second witness) and a greeter command wrapped by
+//! `tests/fixtures/daemon/greeter.sh`, which logs each greeter it sees to `greeters.log`.
+//!
+//! The sandbox's /run, /etc and login records are reached from the test with
+//! `nsenter --mount --target` its shell ([`Vestibuled::ns`]); /proc is shared.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::tmux::{quote, Tmux};
+use crate::{binary, require_root, tests_dir, Run, Work};
+
+/// The longest a single step (a prompt, a session, a greeter coming back) may take.
+pub const STEP: Duration = Duration::from_secs(30);
+
+/// The sandbox's greeter account (created by tests/sandbox/run.sh).
+pub const GREETER_USER: &str = "vgreeter";
+
+/// The fixtures of the daemon's tests.
+pub fn fixtures() -> PathBuf {
+    tests_dir().join("fixtures/daemon")
+}
+
+/// The tools that scripts/install-deps.sh keeps under target/tools.
+pub fn tools_dir() -> PathBuf {
+    tests_dir().parent().unwrap().join("target/tools")
+}
+
+/// tuigreet 0.10.2, built by scripts/install-deps.sh (fails loudly when missing).
+pub fn tuigreet() -> PathBuf {
+    let path = tools_dir().join("bin/tuigreet");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/install-deps.sh (cargo install tuigreet --version 0.10.2)",
+        path.display()
+    );
+    path
+}
+
+/// Debian's agreety (package greetd; fails loudly when missing).
+pub fn agreety() -> PathBuf {
+    let path = PathBuf::from("/usr/sbin/agreety");
+    assert!(
+        path.is_file(),
+        "/usr/sbin/agreety is missing: run scripts/install-deps.sh (package greetd)"
+    );
+    path
+}
+
+/// pam_script.so unpacked from Debian's libpam-script by scripts/install-deps.sh.
+pub fn pam_script() -> PathBuf {
+    let path = tools_dir().join("libpam-script/lib/x86_64-linux-gnu/security/pam_script.so");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/install-deps.sh (it unpacks Debian's libpam-script)",
+        path.display()
+    );
+    path
+}
+
+/// How a test's daemon is set up.
+pub struct Setup {
+    /// The greeter command (run through greeter.sh, by sh, as the greeter user).
+    pub greeter: String,
+    /// pam_script in the login's session stack, its scripts logging to `pam-script.log`.
+    pub pam_script: bool,
+    /// The session agent's bus (`--agent-bus`).
+    pub agent_bus: Option<String>,
+}
+
+impl Setup {
+    /// Debian's agreety, running `WORK/session` after a login.
+    pub fn agreety(work: &Work) -> Setup {
+        Setup::greeter(format!(
+            "{} --cmd {}",
+            agreety().display(),
+            session_command(work).display()
+        ))
+    }
+
+    /// tuigreet 0.10.2, running `WORK/session` after a login.
+    pub fn tuigreet(work: &Work) -> Setup {
+        Setup::greeter(format!(
+            "{} --cmd {}",
+            tuigreet().display(),
+            session_command(work).display()
+        ))
+    }
+
+    /// The hostile greeter (tests/fixtures/daemon/hostile_greeter.py), logging in as `user`
+    /// with `password` after its cases.
+    pub fn hostile(work: &Work, user: &str, password: &str) -> Setup {
+        Setup::greeter(format!(
+            "python3 {} {} {user} {password}",
+            fixtures().join("hostile_greeter.py").display(),
+            work.path().display()
+        ))
+    }
+
+    pub fn greeter(command: String) -> Setup {
+        Setup {
+            greeter: command,
+            pam_script: false,
+            agent_bus: None,
+        }
+    }
+}
+
+/// `WORK/session`: runs tests/fixtures/daemon/session.sh for this work dir (one path, no
+/// arguments, so any greeter can pass it as its command).
+pub fn session_command(work: &Work) -> PathBuf {
+    let path = work.path().join("session");
+    if !path.exists() {
+        let script = format!(
+            "#!/bin/sh\nexec {} {}\n",
+            quote(&fixtures().join("session.sh").display().to_string()),
+            quote(&work.path().display().to_string())
+        );
+        write_executable(&path, &script);
+    }
+    path
+}
+
+fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A TOML basic string.
+fn toml_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// One greeter as greeter.sh logged it.
+#[derive(Debug, Clone)]
+pub struct GreeterInfo {
+    pub n: usize,
+    pub pid: u32,
+    pub user: String,
+    pub uid: u32,
+    pub tty: String,
+    pub sock: String,
+    pub proto: String,
+}
+
+impl GreeterInfo {
+    fn parse(line: &str) -> GreeterInfo {
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_owned))
+                .unwrap_or_default()
+        };
+        GreeterInfo {
+            n: line.split_whitespace().next().unwrap_or("0").parse().unwrap_or(0),
+            pid: field("pid").parse().unwrap_or(0),
+            user: field("user"),
+            uid: field("uid").parse().unwrap_or(u32::MAX),
+            tty: field("tty"),
+            sock: field("sock"),
+            proto: field("proto"),
+        }
+    }
+}
+
+/// What session.sh saw from inside a session (its `key=value` lines).
+#[derive(Debug, Clone)]
+pub struct SessionInfo(pub HashMap<String, String>);
+
+impl SessionInfo {
+    pub fn get(&self, key: &str) -> &str {
+        self.0.get(key).map(String::as_str).unwrap_or("")
+    }
+    pub fn pid(&self) -> u32 {
+        self.get("pid").parse().expect("session pid")
+    }
+}
+
+/// A running vestibuled in its sandbox and tmux pane; both are killed when dropped.
+pub struct Vestibuled<'w> {
+    pub work: &'w Work,
+    pub tmux: Tmux,
+}
+
+impl<'w> Vestibuled<'w> {
+    /// Renders the PAM services and the config, and starts the daemon.
+    pub fn start(work: &'w Work, name: &str, setup: Setup) -> Vestibuled<'w> {
+        require_root();
+        let dir = work.path();
+        let script_line = if setup.pam_script {
+            let scripts = dir.join("pam-script");
+            fs::create_dir_all(&scripts).unwrap();
+            for (file, word) in [("pam_script_ses_open", "open"), ("pam_script_ses_close", "close")] {
+                write_executable(
+                    &scripts.join(file),
+                    &format!(
+                        "#!/bin/sh\necho \"{word} $PAM_USER $PAM_SERVICE $PAM_TYPE\" >>{}\n",
+                        quote(&dir.join("pam-script.log").display().to_string())
+                    ),
+                );
+            }
+            format!(
+                "session  optional {} dir={}",
+                pam_script().display(),
+                scripts.display()
+            )
+        } else {
+            String::new()
+        };
+        work.service_as("daemon-unix", "vestibule", &[("SCRIPT", &script_line)]);
+        work.service_as("daemon-greeter", "vestibule-greeter", &[]);
+        work.service_as("daemon-autologin", "vestibule-autologin", &[]);
+        session_command(work);
+
+        let greeter = format!(
+            "{} {} {}",
+            fixtures().join("greeter.sh").display(),
+            dir.display(),
+            setup.greeter
+        );
+        let config = format!(
+            "[terminal]\nvt = \"current\"\n\n[general]\nrunfile = {}\n\n[default_session]\n\
+             command = {}\nuser = \"{GREETER_USER}\"\n\n[vestibule]\nmax_tries = 3\nfail_delay_ms = 10\n",
+            toml_str(&dir.join("vestibuled.run").display().to_string()),
+            toml_str(&greeter),
+        );
+        fs::write(dir.join("vestibuled.toml"), config).unwrap();
+
+        let mut daemon = vec![
+            binary("vestibuled").display().to_string(),
+            "--config".into(),
+            dir.join("vestibuled.toml").display().to_string(),
+            "--pam-confdir".into(),
+            work.pam_dir().display().to_string(),
+            "--worker".into(),
+            binary("vestibule-worker").display().to_string(),
+            "--runtime-dir".into(),
+            dir.join("daemon-run").display().to_string(),
+        ];
+        if let Some(bus) = &setup.agent_bus {
+            daemon.extend(["--agent-bus".into(), bus.clone()]);
+        }
+        let d = |name: &str| quote(&dir.join(name).display().to_string());
+        // The sandbox shell's pid (to enter its mount namespace) and the daemon's, then the daemon
+        // (exec: same pid) with its log in the work dir; what the pane shows after it exits.
+        let script = format!(
+            "VESTIBULE_LOG=debug {run} {work} sh -c 'echo $PPID >\"$1\"; echo $$ >\"$2\"; shift 2; exec \"$@\"' \
+             sh {sandbox} {pid} {daemon} 2>>{log}; echo \"DAEMON EXITED=$?\"; sleep 600",
+            run = quote(&tests_dir().join("sandbox/run.sh").display().to_string()),
+            work = quote(&dir.display().to_string()),
+            sandbox = d("sandbox.pid"),
+            pid = d("daemon.pid"),
+            daemon = daemon.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
+            log = d("daemon.log"),
+        );
+        let tmux = Tmux::start(name, (100, 30), &script);
+        let v = Vestibuled { work, tmux };
+        v.pid();
+        v
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.read_pid("daemon.pid")
+    }
+
+    /// The pid of the sandbox's shell (it lives as long as the sandbox).
+    pub fn sandbox_pid(&self) -> u32 {
+        self.read_pid("sandbox.pid")
+    }
+
+    fn read_pid(&self, file: &str) -> u32 {
+        let text = self.wait_file(file, "the daemon's start");
+        text.trim().parse().unwrap_or_else(|_| panic!("{file}: {text:?}"))
+    }
+
+    /// Waits for a non-empty file in the work dir; `what` names it in the failure, which also
+    /// shows the daemon's log and screen.
+    pub fn wait_file(&self, file: &str, what: &str) -> String {
+        self.wait_until(what, || {
+            fs::read_to_string(self.work.path().join(file))
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+    }
+
+    /// Polls `f` until it gives a value, for up to [`STEP`]; panics with `what`, the screen and
+    /// the daemon's log.
+    pub fn wait_until<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            if start.elapsed() > STEP {
+                panic!("{what}: not within {STEP:?}\n{}", self.diagnostics());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// The screen and the end of the daemon's log, for failure messages.
+    pub fn diagnostics(&self) -> String {
+        let log = self.work.read("daemon.log");
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!(
+            "--- screen:\n{}\n--- daemon.log (last 40 lines):\n{}\n--- greeters.log:\n{}--- record.log:\n{}",
+            self.tmux.screen(),
+            tail.join("\n"),
+            self.work.read("greeters.log"),
+            self.work.read("record.log"),
+        )
+    }
+
+    /// Runs a command in the sandbox's mount namespace (its /etc, /run, utmp and wtmp).
+    pub fn ns(&self, args: &[&str]) -> Run {
+        let out = Command::new("nsenter")
+            .args(["--mount", "--target", &self.sandbox_pid().to_string(), "--"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("nsenter (package util-linux)");
+        Run::from(out)
+    }
+
+    /// A user's uid in the sandbox.
+    pub fn uid(&self, user: &str) -> u32 {
+        let r = self.ns(&["id", "-u", user]);
+        r.stdout
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("id -u {user}: {}", r.all()))
+    }
+
+    /// Every greeter greeter.sh has logged so far.
+    pub fn greeters(&self) -> Vec<GreeterInfo> {
+        self.work
+            .read("greeters.log")
+            .lines()
+            .map(GreeterInfo::parse)
+            .collect()
+    }
+
+    /// Waits for the `n`th greeter (1-based) to start and clear the screen.
+    pub fn wait_greeter(&self, n: usize) -> GreeterInfo {
+        let g = self.wait_until(&format!("greeter {n}"), || self.greeters().into_iter().nth(n - 1));
+        self.wait_screen(&format!("GREETER-{n}"));
+        g
+    }
+
+    /// Asserts that greeter `g` runs as the greeter user, never root: what it logged and every
+    /// uid and gid in /proc (it must still run).
+    pub fn assert_unprivileged(&self, g: &GreeterInfo) {
+        let uid = self.uid(GREETER_USER);
+        assert_ne!(uid, 0);
+        assert_eq!((g.user.as_str(), g.uid), (GREETER_USER, uid), "{g:?}");
+        let ids = uids(g.pid);
+        assert!(
+            ids.len() == 4 && ids.iter().all(|&u| u == uid),
+            "greeter {} has uids {ids:?}, not {uid}",
+            g.pid
+        );
+        let gids = status_field(g.pid, "Gid:");
+        assert!(
+            gids.len() == 4 && !gids.contains(&0),
+            "greeter {} has gids {gids:?}",
+            g.pid
+        );
+    }
+
+    /// Waits until the screen shows `needle`.
+    pub fn wait_screen(&self, needle: &str) -> String {
+        self.wait_until(&format!("{needle:?} on the screen"), || {
+            let s = self.tmux.screen();
+            s.contains(needle).then_some(s)
+        })
+    }
+
+    /// Waits for the `n`th greeter, agreety, to ask for the user name.
+    pub fn agreety_login_prompt(&self, n: usize) -> GreeterInfo {
+        let g = self.wait_greeter(n);
+        self.wait_screen("login: ");
+        g
+    }
+
+    /// Logs `user` in through agreety, the `n`th greeter: its `login:` prompt, then PAM's
+    /// password prompt.
+    pub fn agreety_login(&self, n: usize, user: &str, password: &str) -> GreeterInfo {
+        let g = self.agreety_login_prompt(n);
+        self.tmux.line(user);
+        self.wait_screen("Password:");
+        self.tmux.line(password);
+        g
+    }
+
+    /// Waits for `user`'s session to start and reads what it saw (the marker is consumed, so
+    /// the next session of the same user is waited for afresh).
+    pub fn session(&self, user: &str) -> SessionInfo {
+        let file = format!("session.{user}");
+        let text = self.wait_file(&file, &format!("{user}'s session"));
+        let _ = fs::remove_file(self.work.path().join(&file));
+        SessionInfo(
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// Lines of sessions.log (`start USER PID`, `end USER PID`).
+    pub fn sessions_log(&self) -> Vec<String> {
+        self.work
+            .read("sessions.log")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Ends `user`'s running session (session.sh exits) and waits until it has.
+    pub fn end_session(&self, user: &str) {
+        let before = self.ended(user);
+        fs::write(self.work.path().join(format!("end.{user}")), "").unwrap();
+        self.wait_until(&format!("the end of {user}'s session"), || {
+            (self.ended(user) > before).then_some(())
+        });
+    }
+
+    fn ended(&self, user: &str) -> usize {
+        let prefix = format!("end {user} ");
+        self.sessions_log()
+            .iter()
+            .filter(|l| l.starts_with(&prefix))
+            .count()
+    }
+
+    /// Whether the daemon is still running.
+    pub fn running(&self) -> bool {
+        alive(self.pid())
+    }
+
+    /// The `vestibule-worker` processes under this daemon (other tests run daemons too).
+    pub fn workers(&self) -> Vec<u32> {
+        descendants(self.pid())
+            .into_iter()
+            .filter(|&p| crate::exe(p).ends_with("/vestibule-worker"))
+            .collect()
+    }
+}
+
+/// Every descendant of `pid` (children first found through /proc/PID/task/*/children).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children = fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                found.push(c);
+                queue.push(c);
+            }
+        }
+    }
+    found
+}
+
+/// Kills a process (SIGKILL) when dropped: what a test leaves behind on purpose.
+pub struct KillOnDrop(pub u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0 as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+        .unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
+}
+
+/// Pids of every running `vestibule-worker`.
+pub fn workers() -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|&p| crate::exe(p).ends_with("/vestibule-worker"))
+        .collect()
+}
+
+/// Every pid in /proc.
+pub fn processes() -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Whether `pid` runs (a zombie counts as gone).
+pub fn alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// The real, effective, saved and filesystem uids of a process (`Uid:` of /proc/PID/status).
+pub fn uids(pid: u32) -> Vec<u32> {
+    status_field(pid, "Uid:")
+}
+
+fn status_field(pid: u32, name: &str) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(|v| v.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// A process's loginuid.
+pub fn loginuid(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/loginuid"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// A process's open-file limit line of /proc/PID/limits ("Max open files  1024  1048576  files").
+pub fn nofile_limit(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/limits"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// The session agent on a private bus, started inside the daemon's sandbox (so its PAM calls see
+/// the sandbox's accounts), killed when dropped; its log is `agent.log`.
+pub struct SandboxAgent {
+    child: Child,
+}
+
+impl SandboxAgent {
+    /// Starts `vestibule-agent` in the sandbox of `daemon` on `bus`, with the work dir's PAM
+    /// services, and waits until it answers.
+    pub fn start(daemon: &Vestibuled, bus: &crate::PrivateBus) -> SandboxAgent {
+        let work = daemon.work;
+        let child = Command::new("nsenter")
+            .args(["--mount", "--target", &daemon.sandbox_pid().to_string(), "--"])
+            .arg(binary("vestibule-agent"))
+            .arg("--bus-address")
+            .arg(&bus.address)
+            .arg("--state")
+            .arg(work.path().join("agent/sessions.json"))
+            .arg("--pam-confdir")
+            .arg(work.pam_dir())
+            .args(["--grace-ms", "500", "--watch-interval-ms", "50"])
+            .env("VESTIBULE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(work.path().join("agent.log")).unwrap())
+            .spawn()
+            .expect("start vestibule-agent");
+        let agent = SandboxAgent { child };
+        let client = bus.client();
+        daemon.wait_until("the session agent's answer", || client.list().ok());
+        agent
+    }
+}
+
+impl Drop for SandboxAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
