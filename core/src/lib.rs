@@ -11,6 +11,7 @@
 mod authlog;
 mod code;
 mod conversation;
+mod coredump;
 mod environment;
 mod ffi;
 mod login;
@@ -28,6 +29,7 @@ pub mod utmp;
 
 pub use authlog::{AuthLog, Severity};
 pub use code::PamCode;
+pub use coredump::{disable_core_dumps, CoreDumpError};
 pub use conversation::{ConvError, Conversation, Message, NoUser, MAX_MESSAGES};
 pub use environment::{build as build_environment, EnvSpec, Environment};
 pub use login::{

@@ -592,6 +592,8 @@ fn become_session(tx: &mut Transaction, identity: &Identity, terminal: TerminalM
         env.push(CString::new("HOME=/").expect("no NUL"));
     }
     sys::default_signal_dispositions();
+    // The front end turned core dumps off for itself; the user's programs get their limit back.
+    crate::coredump::restore_for_session();
     let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let err = nix::unistd::execve(&exec.path, &exec.argv, &env).unwrap_err();
     format!("cannot execute {}: {err}", exec.path.to_string_lossy())

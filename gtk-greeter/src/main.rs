@@ -62,6 +62,12 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // Greeter and lock screen both hold typed passwords: no core file may ever contain one.
+    // First, so every thread GTK starts inherits it.
+    if let Err(e) = vestibule_core::disable_core_dumps() {
+        eprintln!("vestibule-gtk: cannot turn core dumps off: {e}");
+        return ExitCode::from(1);
+    }
     // Diagnostics on stderr when VESTIBULE_LOG names a level (as in the console greeter).
     if let Some(level) = std::env::var("VESTIBULE_LOG")
         .ok()

@@ -6,6 +6,11 @@ use std::time::Duration;
 use vestibule_login::{agent, cli, config_dir, init_logging, plain};
 
 fn main() {
+    // Before anything is typed: a crash must not write a password into a core file.
+    if let Err(e) = vestibule_core::disable_core_dumps() {
+        eprintln!("vestibule-login: cannot turn core dumps off: {e}");
+        std::process::exit(1);
+    }
     let cli = match cli::parse(std::env::args_os().skip(1)) {
         Ok(cli) => cli,
         Err(stop) => std::process::exit(stop.report()),
