@@ -1,5 +1,5 @@
 //! The greeter as a state machine: [`App::update`] takes one [`Event`] (a key, a clock tick, a
-//! report from the PAM worker) and returns the [`Effect`]s the caller must carry out. No I/O
+//! report from the login service's client) and returns the [`Effect`]s the caller must carry out. No I/O
 //! happens here, so every screen state and transition is reachable from a unit test, and the view
 //! (`view.rs`) is a pure function of this state.
 //!
@@ -294,11 +294,13 @@ impl App {
                 self.phase = Phase::Session;
                 self.popup = None;
                 let user = self.user.clone();
+                // Hidden names are not stored at all: neither as the last user nor as the key
+                // of a remembered session.
                 if !self.settings.hide_user_names {
                     self.remembered.last_user = Some(user.clone());
+                    let id = self.chosen().id.clone();
+                    self.remembered.set_session(&user, &id);
                 }
-                let id = self.chosen().id.clone();
-                self.remembered.set_session(&user, &id);
                 vec![Effect::RunSession {
                     user,
                     session: self.session,
@@ -741,6 +743,19 @@ pub(crate) mod tests {
         assert_eq!(a.user, "carol");
         assert_eq!(a.chosen().id, "shell");
         assert_eq!(a.notes.len(), 1);
+    }
+
+    #[test]
+    fn hidden_user_names_never_reach_the_state_file() {
+        let mut a = app();
+        a.settings.hide_user_names = true;
+        a.remembered = Remembered::default();
+        a.fresh_card();
+        typed(&mut a, "carol");
+        press(&mut a, Key::Enter);
+        let e = pam(&mut a, PamEvent::SessionStarting);
+        assert!(matches!(&e[..], [Effect::RunSession { user, .. }] if user == "carol"));
+        assert_eq!(a.remembered.render(), "", "no name written: {:?}", a.remembered);
     }
 
     #[test]

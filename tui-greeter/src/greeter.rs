@@ -1,30 +1,33 @@
 //! The full-screen greeter's main loop: the only place where the pure parts (`app`, `view`) meet
-//! the world — terminal input, the clock, Caps Lock, signals, the PAM worker, the state file and
-//! power commands.
+//! the world — terminal input, the clock, Caps Lock, signals, the login daemon (through
+//! `vestibule_greeter::greetd_client`), the state file and power commands.
+//!
+//! The greeter never runs a session: once the daemon accepts `start_session` it saves the state
+//! file, gives the terminal back and exits 0, and the daemon starts the session after it has gone
+//! (greetd's order), so nothing of the greeter stays on the terminal or in the session.
 
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::thread::JoinHandle;
+use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use vestibule_core::{Items, SafeText};
+use vestibule_core::SafeText;
 use zeroize::Zeroize;
 
 use crate::app::{App, Effect, Event, PamEvent, PowerAction, Settings};
 use crate::input::Decoder;
 use crate::signals::Signals;
 use crate::terminal::{self, Screen};
-use crate::{capslock, issue, plain};
+use crate::{capslock, issue};
 use vestibule_greeter::config::Config;
-use vestibule_greeter::pam_worker::{PamSettings, Report, ToWorker};
+use vestibule_greeter::greetd_client::{Endpoint, Login, Report, ToClient};
 use vestibule_greeter::{sessions, state};
 
-/// How often the loop wakes up without input while a login runs (worker reports arrive on a
-/// channel, which poll cannot watch).
+/// How often the loop wakes up without input while a login runs (the client's reports arrive on
+/// a channel, which poll cannot watch).
 const TICK: Duration = Duration::from_millis(50);
 
 /// How often it wakes up when idle at the card: the clock and Caps Lock.
@@ -35,16 +38,10 @@ const IDLE_TICK: Duration = Duration::from_millis(250);
 pub struct GreeterArgs {
     pub config: Config,
     pub tty: Option<String>,
-    pub pam: PamSettings,
+    /// The daemon's socket and whether it offers the extension.
+    pub endpoint: Endpoint,
     /// A session command given on the command line (offered first).
     pub command: Vec<String>,
-}
-
-/// A running login.
-struct Worker {
-    to: Sender<ToWorker>,
-    from: Receiver<Report>,
-    handle: JoinHandle<()>,
 }
 
 /// Runs the greeter until it is told to stop; returns the exit code.
@@ -58,7 +55,7 @@ pub fn run(args: GreeterArgs) -> i32 {
         }
     };
     let stdin = io::stdin();
-    let tty = args.tty.clone().or_else(plain::stdin_tty_name);
+    let tty = args.tty.clone().or_else(stdin_tty_name);
     let vt = capslock::is_vt(stdin.as_fd());
     let mut app = build_app(&args, tty.as_deref());
     app.update(Event::Clock(clock_text(&args.config.greeter.clock_format)));
@@ -74,9 +71,8 @@ pub fn run(args: GreeterArgs) -> i32 {
     };
     let mut looper = Loop {
         args: &args,
-        tty,
         worker: None,
-        notes: Vec::new(),
+        size: None,
     };
     let code = looper.run(&mut app, &mut screen, &mut signals, vt);
     looper.stop_worker();
@@ -105,10 +101,13 @@ fn build_app(args: &GreeterArgs, tty: Option<&str>) -> App {
         hide_user_names: g.hide_user_names || !g.remember_last_user,
         default_session: args.config.sessions.default.clone(),
     };
-    let mut remembered = state::Remembered::load(&g.state_file);
-    if settings.hide_user_names {
-        remembered.last_user = None;
-    }
+    // With names hidden nothing of the old file is kept: saving it again would write the names
+    // of its `session USER ID` lines back.
+    let remembered = if settings.hide_user_names {
+        state::Remembered::default()
+    } else {
+        state::Remembered::load(&g.state_file)
+    };
     App::new(
         settings,
         facts.host,
@@ -122,12 +121,19 @@ fn clock_text(format: &str) -> String {
     chrono::Local::now().format(format).to_string()
 }
 
+/// `tty1` for `/dev/tty1`, `pts/3` for `/dev/pts/3`, as agetty's `\\l` shows it.
+fn stdin_tty_name() -> Option<String> {
+    let path = nix::unistd::ttyname(io::stdin()).ok()?;
+    let name = path.to_string_lossy();
+    Some(name.strip_prefix("/dev/").unwrap_or(&name).to_owned())
+}
+
 struct Loop<'a> {
     args: &'a GreeterArgs,
-    tty: Option<String>,
-    worker: Option<Worker>,
-    /// Lines for the plain terminal before the session starts.
-    notes: Vec<String>,
+    worker: Option<Login>,
+    /// The terminal's size at the last look. Under a daemon that gives the greeter no
+    /// controlling terminal (greetd's `vt = "none"`) no SIGWINCH comes, so the loop also looks.
+    size: Option<(u16, u16)>,
 }
 
 impl Loop<'_> {
@@ -146,7 +152,10 @@ impl Loop<'_> {
             }
             full = false;
             dirty = false;
-            let mut effects = self.reports(app, &mut dirty);
+            let (mut effects, accepted) = self.reports(app, &mut dirty);
+            if accepted {
+                return self.leave(app, screen);
+            }
             let stdin = io::stdin();
             let mut fds = [
                 PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
@@ -196,6 +205,11 @@ impl Loop<'_> {
             }
             if last_tick.elapsed() >= IDLE_TICK {
                 last_tick = Instant::now();
+                let size = crossterm::terminal::size().ok();
+                if size != self.size {
+                    full |= self.size.is_some();
+                    self.size = size;
+                }
                 effects.extend(app.update(Event::Clock(clock_text(&self.args.config.greeter.clock_format))));
                 if vt {
                     if let Some(on) = capslock::caps_lock(io::stdin().as_fd()) {
@@ -208,9 +222,9 @@ impl Loop<'_> {
             }
             for effect in effects {
                 match effect {
-                    Effect::StartLogin { user } => self.start(user),
-                    Effect::Answer(answers) => self.send(ToWorker::Answers(answers)),
-                    Effect::Cancel => self.send(ToWorker::Cancel),
+                    Effect::StartLogin { user } => self.start(&user),
+                    Effect::Answer(answers) => self.send(ToClient::Answers(answers)),
+                    Effect::Cancel => self.send(ToClient::Cancel),
                     Effect::Redraw => full = true,
                     Effect::Quit => return 130,
                     Effect::Power(action) => {
@@ -219,22 +233,18 @@ impl Loop<'_> {
                         }
                         full = true;
                     }
-                    Effect::RunSession { user, session } => {
-                        if let Some(code) = self.session(app, screen, &user, session) {
-                            return code;
-                        }
-                        full = true;
-                    }
+                    Effect::RunSession { user, session } => self.start_session(app, &user, session),
                 }
             }
         }
     }
 
-    /// Applies what the worker reported since the last look.
-    fn reports(&mut self, app: &mut App, dirty: &mut bool) -> Vec<Effect> {
+    /// Applies what the client reported since the last look; `true` once the daemon accepted
+    /// the session (the greeter must go).
+    fn reports(&mut self, app: &mut App, dirty: &mut bool) -> (Vec<Effect>, bool) {
         let mut effects = Vec::new();
         let Some(worker) = &self.worker else {
-            return effects;
+            return (effects, false);
         };
         loop {
             let report = worker.from.try_recv();
@@ -242,24 +252,21 @@ impl Loop<'_> {
             match report {
                 Ok(Report::Event(e)) => {
                     let done = matches!(e, PamEvent::Failed(_));
-                    let starting = matches!(e, PamEvent::SessionStarting);
                     effects.extend(app.update(Event::Pam(e)));
                     if done {
                         self.reap();
                         break;
                     }
-                    if starting {
-                        // The session is next: nothing more comes before it starts.
-                        break;
-                    }
                 }
-                Ok(Report::Note(n)) => self.notes.push(n),
-                Ok(Report::Terminated(_)) | Ok(Report::Unlocked) => {}
+                Ok(Report::SessionAccepted) => {
+                    self.reap();
+                    return (effects, true);
+                }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     *dirty = true;
                     self.reap();
-                    if app.login_active() {
+                    if app.login_active() || app.phase == crate::app::Phase::Session {
                         app.update(Event::Pam(PamEvent::Failed(
                             "The login stopped unexpectedly.".into(),
                         )));
@@ -268,104 +275,60 @@ impl Loop<'_> {
                 }
             }
         }
-        effects
+        (effects, false)
     }
 
-    fn start(&mut self, user: String) {
+    fn start(&mut self, user: &str) {
         self.stop_worker();
-        self.notes.clear();
-        let items = Items {
-            user: Some(user),
-            tty: self.tty.clone(),
-            ..Items::default()
-        };
-        let login = self.args.pam.start(&self.args.config.greeter, items, "vestibule");
-        self.worker = Some(Worker {
-            to: login.to,
-            from: login.from,
-            handle: login.handle,
-        });
+        self.worker = Some(self.args.endpoint.login(user));
     }
 
-    fn send(&mut self, message: ToWorker) {
+    fn send(&mut self, message: ToClient) {
         if let Some(w) = &self.worker {
             let _ = w.to.send(message);
         }
     }
 
+    /// The client reported the end of its login: its thread is finishing.
     fn reap(&mut self) {
         if let Some(w) = self.worker.take() {
-            let _ = w.handle.join();
+            w.join();
         }
     }
 
-    /// Cancels a login in progress and waits (briefly) for PAM to clean up.
+    /// Ends a login in progress: the connection is closed, which the daemon takes as a cancel.
     fn stop_worker(&mut self) {
-        let Some(w) = self.worker.take() else {
-            return;
-        };
-        let _ = w.to.send(ToWorker::Cancel);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            match w.from.recv_timeout(Duration::from_millis(50)) {
-                Ok(Report::Event(PamEvent::Failed(_))) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let _ = w.handle.join();
-                    return;
-                }
-                Ok(Report::Event(PamEvent::SessionStarting)) => {
-                    let _ = w.to.send(ToWorker::Cancel);
-                }
-                _ => {}
-            }
+        if let Some(w) = self.worker.take() {
+            w.stop();
         }
-        tracing::warn!("the PAM thread did not stop in time");
     }
 
-    /// Runs a session with the terminal given back; returns an exit code when the greeter must
-    /// stop (a signal asked the session and the greeter to end).
-    fn session(&mut self, app: &mut App, screen: &mut Screen, user: &str, index: usize) -> Option<i32> {
-        let worker = self.worker.take()?;
+    /// Authenticated: asks the daemon to run the chosen session once the greeter has exited.
+    fn start_session(&mut self, app: &App, user: &str, index: usize) {
+        let choice = &app.sessions[index];
+        let start = choice.start_command(&self.args.config.sessions.xsession_wrapper);
+        tracing::info!(user, session = %choice.id, "asking for the session");
+        self.send(ToClient::Start {
+            cmd: start.cmd,
+            env: start.env,
+        });
+    }
+
+    /// The daemon accepted the session: remember the choice, give the terminal back with what
+    /// PAM said since the last answer (a message of the day) on it, and exit so the session can
+    /// start.
+    fn leave(&mut self, app: &App, screen: &mut Screen) -> i32 {
         let g = &self.args.config.greeter;
         if let Err(e) = app.remembered.save(&g.state_file) {
             tracing::warn!(error = %e, file = %g.state_file.display(), "cannot save the state file");
         }
-        tracing::info!(user, session = %app.sessions[index].id, "starting session");
         screen.suspend();
         let mut out = io::stdout().lock();
         for note in &app.since_answer {
             let _ = writeln!(out, "{}", note.text());
         }
-        for n in self.notes.drain(..) {
-            let _ = writeln!(out, "{n}");
-        }
         let _ = out.flush();
-        drop(out);
-
-        let mut spec = app.sessions[index].spec(&self.args.config.sessions.xsession_wrapper);
-        spec.terminal = plain::terminal_mode(true);
-        spec.term = std::env::var("TERM").ok();
-        let _ = worker.to.send(ToWorker::Run(Box::new(spec)));
-        let mut terminated: Option<Signal> = None;
-        let ended = loop {
-            match worker.from.recv() {
-                Ok(Report::Event(PamEvent::SessionEnded(s))) => break s,
-                Ok(Report::Event(PamEvent::Failed(s))) => break s,
-                Ok(Report::Terminated(sig)) => terminated = Some(sig),
-                Ok(Report::Note(n)) => println!("{n}"),
-                Ok(Report::Event(_)) | Ok(Report::Unlocked) => {}
-                Err(_) => break "The session ended unexpectedly.".into(),
-            }
-        };
-        let _ = worker.handle.join();
-        if let Some(sig) = terminated {
-            return Some(128 + sig as i32);
-        }
-        app.update(Event::Pam(PamEvent::SessionEnded(ended)));
-        if let Err(e) = screen.resume() {
-            tracing::error!(error = %e, "cannot take the terminal back");
-            return Some(1);
-        }
-        None
+        0
     }
 
     /// Runs a power command; the terminal is given back meanwhile (it may print).

@@ -1,15 +1,13 @@
 //! Signal handling of the full-screen greeter.
 //!
-//! The session supervisor in the core (`OpenSession::run`) blocks SIGCHLD, SIGTERM, SIGHUP,
-//! SIGINT, SIGQUIT and SIGTTOU in its own thread and reads them from a signalfd. A process-directed
-//! signal goes to any thread that does not block it, so the UI thread must block them as well, or
-//! a SIGTERM meant to end the session would be lost on the UI thread. [`Signals::block`] blocks
-//! them in the calling thread before any other thread exists (threads inherit the mask); the UI
-//! thread then reads the stop signals from its own signalfd while no session runs, and restores
-//! the terminal before exiting. SIGWINCH (a resize) is read from the same signalfd.
+//! The stop signals (SIGTERM, SIGHUP, SIGINT, SIGQUIT) and resizes (SIGWINCH) are blocked and read
+//! from a signalfd in the main loop, so a stop request is handled between two frames: the
+//! terminal is restored and the login in progress abandoned (its connection closed) before the
+//! greeter exits with 128 + the signal. [`Signals::block`] runs before the client's threads exist,
+//! so they inherit the mask and no signal lands on them.
 
-use nix::sys::signal::Signal;
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 /// The signals the UI thread reads: the ones that stop the greeter, and resizes.
 const UI: [Signal; 5] = [
@@ -26,11 +24,14 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Blocks the supervised signals and SIGWINCH in the calling thread (call it before spawning
-    /// threads) and opens a non-blocking signalfd for the UI's signals.
+    /// Blocks the UI's signals in the calling thread (call it before spawning threads) and opens
+    /// a non-blocking signalfd for them.
     pub fn block() -> nix::Result<Signals> {
+        let mut set = SigSet::empty();
+        UI.iter().for_each(|&s| set.add(s));
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
         Ok(Signals {
-            fd: vestibule_greeter::signals::block(&UI)?,
+            fd: SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?,
         })
     }
 
@@ -40,8 +41,7 @@ impl Signals {
         self.fd.as_fd()
     }
 
-    /// A signal that arrived since the last call, if any. Must not be called while a session
-    /// runs: the supervisor reads them then.
+    /// A signal that arrived since the last call, if any.
     pub fn next(&mut self) -> Option<Signal> {
         match self.fd.read_signal() {
             Ok(Some(info)) => Signal::try_from(info.ssi_signo as i32).ok(),

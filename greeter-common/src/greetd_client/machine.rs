@@ -25,6 +25,9 @@ use crate::PamEvent;
 /// What the card says when the person cancelled.
 pub const CANCELLED: &str = "Login cancelled.";
 
+/// What the card says when greetd's plain protocol reports a failed authentication.
+pub const LOGIN_INCORRECT: &str = "Login incorrect";
+
 /// Which protocol this connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -339,8 +342,14 @@ impl Machine {
     }
 
     /// The sentence for a failed login. The extension's descriptions are written for the person
-    /// at the screen; greetd's are PAM's error strings, shown as they are (sanitized either way).
-    fn failure(&self, _kind: ErrorType, description: &str) -> String {
+    /// at the screen. greetd's are PAM status names (`pam_authenticate: AUTH_ERR`): a failed
+    /// authentication then reads as login(1) and agreety say it, anything else as it came
+    /// (sanitized either way).
+    fn failure(&self, kind: ErrorType, description: &str) -> String {
+        if self.mode == Mode::Plain && kind == ErrorType::AuthError {
+            tracing::info!(description, "authentication failed");
+            return LOGIN_INCORRECT.into();
+        }
         let text = SafeText::from_module(description.as_bytes());
         if text.is_empty() {
             "The login failed.".into()
@@ -519,11 +528,15 @@ mod tests {
         m.start();
         m.response(msg(AuthMessageType::Secret, "Password: "));
         m.ui(ToClient::Answers(vec![secret("nope")]));
-        let s = m.response(Response::auth_error("Authentication failure"));
+        let s = m.response(Response::auth_error("pam_authenticate: AUTH_ERR"));
         assert_eq!(sent(&s), [Request::CancelSession]);
         assert_eq!(failed(&s), None, "not before the cancel is answered");
         let s = m.response(Response::Success);
-        assert_eq!(failed(&s), Some("Authentication failure"));
+        assert_eq!(
+            failed(&s),
+            Some(LOGIN_INCORRECT),
+            "login(1)'s words, not a PAM status"
+        );
         assert!(matches!(s.last(), Some(Step::Done)));
         assert!(m.is_done());
     }
@@ -546,7 +559,7 @@ mod tests {
     fn descriptions_are_sanitized() {
         let mut m = Machine::new("alice", false);
         m.start();
-        m.response(Response::auth_error("bad\u{1b}[2J"));
+        m.response(Response::error("bad\u{1b}[2J"));
         assert_eq!(failed(&m.response(Response::Success)), Some("bad^[[2J"));
         let mut m = Machine::new("alice", false);
         m.start();

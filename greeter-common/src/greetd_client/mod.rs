@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 
 use vestibule_ipc::{frame, FrameError, Response, EXTENSION_ENV, MAX_RESPONSE_BYTES};
 
-pub use machine::{Machine, Mode, Report, Step, ToClient, CANCELLED};
+pub use machine::{Machine, Mode, Report, Step, ToClient, CANCELLED, LOGIN_INCORRECT};
 
 use crate::PamEvent;
 
@@ -331,7 +331,7 @@ mod tests {
             extension: true,
         }
         .login("alice");
-        assert!(matches!(next(&login), Report::Event(PamEvent::Failed(r)) if r == "Authentication failure"));
+        assert!(matches!(next(&login), Report::Event(PamEvent::Failed(r)) if r == "Login incorrect"));
         login.join();
         assert_eq!(
             server.join().unwrap(),
