@@ -307,11 +307,7 @@ fn authenticate(
             tracing::warn!(%reason, "conversation failed during pam_authenticate");
         }
         failures += 1;
-        // An unknown name may be a password typed into the user field: never log it.
-        let who = match (rc, tx.user()) {
-            (PamCode::USER_UNKNOWN, _) | (_, None) => "UNKNOWN".to_owned(),
-            (_, Some(u)) => u.to_owned(),
-        };
+        let who = loggable_name(rc, tx.user());
         options.log.send(
             Severity::Notice,
             &format!(
@@ -336,6 +332,19 @@ fn authenticate(
         if !fixed_user {
             tx.forget_user().map_err(LoginError::Authentication)?;
         }
+    }
+}
+
+/// The name a failed attempt is logged under: the typed name only if an account of that name
+/// exists (getpwnam), else `UNKNOWN`, as shadow's login does with LOG_UNKFAIL_ENAB=no. A name
+/// that is no account may be a password typed into the name field, and the status does not say
+/// so: Debian's common-auth turns pam_unix's PAM_USER_UNKNOWN into pam_deny's PAM_AUTH_ERR.
+fn loggable_name(rc: PamCode, user: Option<&str>) -> String {
+    match user {
+        Some(name) if rc != PamCode::USER_UNKNOWN && matches!(User::from_name(name), Ok(Some(_))) => {
+            name.to_owned()
+        }
+        _ => "UNKNOWN".to_owned(),
     }
 }
 
@@ -427,6 +436,15 @@ fn initgroups(account: &Account) -> nix::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_names_of_accounts_reach_the_auth_log() {
+        assert_eq!(loggable_name(PamCode::AUTH_ERR, Some("root")), "root");
+        assert_eq!(loggable_name(PamCode::AUTH_ERR, Some("hunter2-not-a-user")), "UNKNOWN");
+        assert_eq!(loggable_name(PamCode::AUTH_ERR, Some("")), "UNKNOWN");
+        assert_eq!(loggable_name(PamCode::USER_UNKNOWN, Some("root")), "UNKNOWN");
+        assert_eq!(loggable_name(PamCode::AUTH_ERR, None), "UNKNOWN");
+    }
 
     #[test]
     fn wrong_password_and_unknown_user_look_the_same() {
