@@ -171,3 +171,23 @@ fn copy_bytes(dst: &mut [std::ffi::c_char], src: &[u8]) {
         *d = *s as std::ffi::c_char;
     }
 }
+
+nix::ioctl_read_bad!(vt_openqry, 0x5600, c_int);
+nix::ioctl_write_int_bad!(vt_activate, 0x5606);
+nix::ioctl_write_int_bad!(vt_waitactive, 0x5607);
+
+/// `VT_OPENQRY` on a console descriptor: the first VT nobody has open.
+pub(crate) fn first_free_vt(console: BorrowedFd<'_>) -> nix::Result<c_int> {
+    let mut n: c_int = -1;
+    // SAFETY: VT_OPENQRY writes one int through the pointer, which points at `n`.
+    unsafe { vt_openqry(console.as_raw_fd(), &mut n) }?;
+    Ok(n)
+}
+
+/// `VT_ACTIVATE` then `VT_WAITACTIVE`: switches the console to VT `n`.
+pub(crate) fn switch_vt(console: BorrowedFd<'_>, n: c_int) -> nix::Result<()> {
+    // SAFETY: both take an int argument, no pointer.
+    unsafe { vt_activate(console.as_raw_fd(), n) }?;
+    // SAFETY: as above.
+    unsafe { vt_waitactive(console.as_raw_fd(), n) }.map(drop)
+}

@@ -156,6 +156,30 @@ fn set_owner(path: &Path, uid: Uid, gid: Gid, mode: u32) -> Result<(), TtyError>
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(owner)
 }
 
+/// The first virtual terminal nobody has open (`VT_OPENQRY` on `/dev/tty0`), for `vt = "next"`.
+pub fn next_free_vt() -> Result<u32, TtyError> {
+    let console = Path::new("/dev/tty0");
+    let fd = open(console)?;
+    let n = sys::first_free_vt(fd.as_fd()).map_err(call("VT_OPENQRY", console))?;
+    u32::try_from(n).ok().filter(|&n| n >= 1).ok_or(TtyError::Call {
+        what: "VT_OPENQRY",
+        path: console.display().to_string(),
+        source: nix::Error::ENXIO,
+    })
+}
+
+/// Switches the console to VT `n` and waits until it is active (greetd's `switch = true`).
+pub fn activate_vt(n: u32) -> Result<(), TtyError> {
+    let console = Path::new("/dev/tty0");
+    let fd = open(console)?;
+    let n = i32::try_from(n).map_err(|_| TtyError::Call {
+        what: "VT_ACTIVATE",
+        path: console.display().to_string(),
+        source: nix::Error::EINVAL,
+    })?;
+    sys::switch_vt(fd.as_fd(), n).map_err(call("VT_ACTIVATE", console))
+}
+
 /// The virtual terminal number of `/dev/ttyN` (N ≥ 1), `None` for anything else (`XDG_VTNR` is
 /// set only on a VT).
 pub fn vt_number(path: &Path) -> Option<u32> {
