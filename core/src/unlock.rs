@@ -4,7 +4,8 @@
 //! One call is one attempt: `pam_authenticate` for the session's own user (PAM_USER is fixed and
 //! re-read afterwards; a module that turns it into someone else fails the attempt), then
 //! `pam_setcred(PAM_REFRESH_CRED)` to renew what the session holds (Kerberos tickets and the
-//! like), as xscreensaver and GNOME's screen shield do. No `pam_acct_mgmt` and no new session:
+//! like), as xscreensaver and GNOME's screen shield do; if that refresh fails the failure is
+//! logged and the session unlocks all the same (the password was right). No `pam_acct_mgmt` and no new session:
 //! the session is already open, and a lock screen that refuses an expired account would trap its
 //! user behind it. A lock screen retries for ever; lockouts are the modules' business
 //! (pam_faillock), and their messages reach the screen through the conversation.
@@ -26,8 +27,6 @@ pub enum UnlockError {
     Authentication(PamCode),
     #[error("PAM authenticated {got:?}, not the session's user {expected:?}")]
     OtherUser { expected: String, got: Option<String> },
-    #[error("cannot refresh credentials: {0}")]
-    Credentials(PamCode),
 }
 
 impl UnlockError {
@@ -48,7 +47,7 @@ impl UnlockError {
                 other => format!("Unlock failed: {}.", other.description()),
             },
             UnlockError::OtherUser { .. } => "Only the session's own user can unlock it.".into(),
-            UnlockError::Start(_) | UnlockError::Credentials(_) => format!("Cannot unlock: {self}."),
+            UnlockError::Start(_) => format!("Cannot unlock: {self}."),
         }
     }
 }
@@ -105,8 +104,20 @@ pub fn unlock(
             got,
         });
     }
-    tx.renew_credentials(flags::REFRESH_CRED)
-        .map_err(UnlockError::Credentials)?;
+    // The password was right: a credential refresh that fails (an unreachable Kerberos server)
+    // is logged and the session unlocked anyway, as xscreensaver does. Refusing would trap the
+    // user behind the lock for as long as the server is down, with nothing they could type.
+    let refreshed = tx.renew_credentials(flags::REFRESH_CRED);
+    if let Err(rc) = refreshed {
+        tracing::warn!(status = %rc, "pam_setcred(PAM_REFRESH_CRED) failed after a correct password");
+        options.log.send(
+            Severity::Warning,
+            &format!(
+                "UNLOCK ON {place} FOR '{user}': cannot refresh credentials, {}",
+                rc.description()
+            ),
+        );
+    }
     if tx.user() != Some(user) {
         return Err(UnlockError::OtherUser {
             expected: user.to_owned(),

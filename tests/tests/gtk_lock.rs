@@ -140,6 +140,43 @@ fn the_lock_screen_covers_everything_refuses_to_close_and_unlocks_only_with_the_
     );
 }
 
+/// The right password unlocks even when `pam_setcred(PAM_REFRESH_CRED)` fails (pam_deny's
+/// setcred in the stack): the failure is in the auth log, the user is not kept out.
+#[test]
+fn a_failing_credential_refresh_after_the_right_password_is_logged_and_still_unlocks() {
+    let work = Work::new();
+    work.service_as("lock-setcred-fails", "vestibule-lock", &[]);
+    let mut x = Xvfb::start(640, 480);
+    x.backdrop("ff00ff");
+    let mut l = lock_as_alice(&work, &x, &["--fail-delay-ms", "10"]);
+    l.wait_focus("password-entry");
+    assert_covered(&x, &work, "locked");
+    l.answer(&x, "Password", "password-entry", "alice-pw-1");
+    assert_eq!(l.exit_code(LIMIT), Some(0), "unlocked despite the failed refresh");
+    assert_eq!(
+        uncovered_pixels(&x, &work, "unlocked"),
+        640 * 480,
+        "the screen is uncovered"
+    );
+    let rec = work.record();
+    let setcred: Vec<_> = rec.iter().filter(|r| r.function == "setcred").collect();
+    assert_eq!(setcred.len(), 1, "{rec:?}");
+    assert_eq!(setcred[0].flags, 0x10, "PAM_REFRESH_CRED: {rec:?}");
+    let log = work.read("syslog");
+    assert!(
+        log.contains(&format!(
+            "UNLOCK ON {} FOR 'alice': cannot refresh credentials, Failure setting user credentials",
+            x.display
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("UNLOCK ON {} BY alice", x.display)),
+        "{log}"
+    );
+    assert!(!log.contains("alice-pw-1"), "{log}");
+}
+
 #[test]
 fn every_prompt_is_shown_and_answered_and_typing_ahead_is_never_an_attempt() {
     // Two calls: the password, then a code — each answered by the user, the password not reused.
