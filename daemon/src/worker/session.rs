@@ -136,7 +136,9 @@ pub fn open_and_run(mut auth: Authenticated, plan: Plan<'_>, started: &mut dyn F
             Err(e) => tracing::warn!(error = %e, "no XDG_RUNTIME_DIR for this session"),
         }
     }
-    let owns_tty = switching && plan.terminal.own;
+    // Only a user's session gets the terminal: the greeter reads it through the descriptors it
+    // inherited, and the terminal stays root's while anyone may walk up to it.
+    let owns_tty = switching && plan.terminal.own && plan.class == "user";
     if let (Some(p), true) = (&path, owns_tty) {
         if let Err(e) = tty::give_to(p, account.uid, account.gid) {
             tracing::warn!(error = %e, "cannot give the terminal to the user");
