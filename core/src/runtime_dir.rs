@@ -28,16 +28,15 @@ pub struct RuntimeDirError {
 
 fn err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeDirError {
     let path = path.to_owned();
-    move |source| RuntimeDirError {
-        what,
-        path,
-        source,
-    }
+    move |source| RuntimeDirError { what, path, source }
 }
 
 /// The holders file's contents: one pid per line. Unparseable lines are dropped.
 pub fn parse_holders(text: &str) -> Vec<i32> {
-    text.lines().filter_map(|l| l.trim().parse().ok()).filter(|&p| p > 0).collect()
+    text.lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .filter(|&p| p > 0)
+        .collect()
 }
 
 /// The holders file's text for `pids`.
@@ -61,7 +60,10 @@ pub fn update_holders(holders: &[i32], pid: i32, add: bool, alive: impl Fn(i32) 
 
 fn alive(pid: i32) -> bool {
     // EPERM means it exists but is not ours to signal.
-    !matches!(nix::sys::signal::kill(Pid::from_raw(pid), None), Err(nix::Error::ESRCH))
+    !matches!(
+        nix::sys::signal::kill(Pid::from_raw(pid), None),
+        Err(nix::Error::ESRCH)
+    )
 }
 
 /// A runtime directory held by this process for one session.
@@ -90,8 +92,10 @@ pub fn acquire(base: &Path, state_dir: &Path, uid: Uid, gid: Gid) -> Result<Runt
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(err("cannot create", &path)(e)),
         }
-        std::os::unix::fs::chown(&path, Some(uid.as_raw()), Some(gid.as_raw())).map_err(err("cannot chown", &path))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(err("cannot chmod", &path))
+        std::os::unix::fs::chown(&path, Some(uid.as_raw()), Some(gid.as_raw()))
+            .map_err(err("cannot chown", &path))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+            .map_err(err("cannot chmod", &path))
     })?;
     Ok(RuntimeDir { path, holders, uid })
 }
@@ -138,14 +142,17 @@ fn change(
         .mode(0o600)
         .open(holders)
         .map_err(err("cannot open", holders))?;
-    let mut file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| err("cannot lock", holders)(e.into()))?;
+    let mut file =
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| err("cannot lock", holders)(e.into()))?;
     let mut text = String::new();
-    file.read_to_string(&mut text).map_err(err("cannot read", holders))?;
+    file.read_to_string(&mut text)
+        .map_err(err("cannot read", holders))?;
     let now = update_holders(&parse_holders(&text), std::process::id() as i32, add, alive);
     then(&now)?;
     file.set_len(0).map_err(err("cannot write", holders))?;
     file.rewind().map_err(err("cannot write", holders))?;
-    file.write_all(format_holders(&now).as_bytes()).map_err(err("cannot write", holders))?;
+    file.write_all(format_holders(&now).as_bytes())
+        .map_err(err("cannot write", holders))?;
     Ok(())
 }
 
@@ -164,7 +171,10 @@ mod tests {
         let all = |_| true;
         assert_eq!(update_holders(&[10, 20], 30, true, all), vec![10, 20, 30]);
         assert_eq!(update_holders(&[10, 30, 30], 30, false, all), vec![10]);
-        assert_eq!(update_holders(&[10, 20], 30, false, |p| p != 10 && p != 20), Vec::<i32>::new());
+        assert_eq!(
+            update_holders(&[10, 20], 30, false, |p| p != 10 && p != 20),
+            Vec::<i32>::new()
+        );
         assert_eq!(update_holders(&[30], 30, true, all), vec![30]);
     }
 

@@ -149,6 +149,10 @@ pub struct SessionSpec {
     pub extra_env: Vec<(String, String)>,
     /// How long a session may take to exit after SIGTERM/SIGHUP before it is killed.
     pub kill_grace: Duration,
+    /// Write utmp/wtmp records for the session (USER_PROCESS at the start, DEAD_PROCESS at the
+    /// end, with the supervisor's pid, as login(1) does) to these files. Only when switching to
+    /// the account (root) and the session has a terminal line; `None`: no records.
+    pub records: Option<crate::utmp::Files>,
 }
 
 impl Default for SessionSpec {
@@ -162,6 +166,7 @@ impl Default for SessionSpec {
             desktop: None,
             extra_env: Vec::new(),
             kill_grace: Duration::from_secs(5),
+            records: None,
         }
     }
 }
@@ -291,7 +296,10 @@ impl OpenSession {
         let mut tracked = None;
         // A shorter reborrow: the tracker is needed again once the session is closed.
         let reborrowed = tracker.as_mut().map(|t| &mut **t as &mut dyn SessionTracker);
+        let record = self.utmp_record(spec);
+        record(crate::utmp::Kind::Login);
         let result = self.spawn_and_supervise(spec, &exec, &watched, reborrowed, &mut tracked);
+        record(crate::utmp::Kind::Logout);
         if let Err(e) = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None) {
             tracing::warn!(error = %e, "could not restore the signal mask");
         }
@@ -318,6 +326,25 @@ impl OpenSession {
             tracing::debug!(id, "session unregistered");
         }
         outcome
+    }
+
+    /// Writes the session's utmp/wtmp record of a kind, if `spec.records` asks for them.
+    fn utmp_record(&self, spec: &SessionSpec) -> impl Fn(crate::utmp::Kind) {
+        let target = match (&spec.records, &self.identity, &self.tty) {
+            (Some(files), Identity::Switch(a), Some(tty)) => {
+                Some((files.clone(), tty.clone(), a.name.clone()))
+            }
+            _ => None,
+        };
+        let pid = std::process::id() as i32;
+        move |kind| {
+            if let Some((files, tty, user)) = &target {
+                let fields = crate::utmp::fields(kind, pid, tty, user, None, std::time::SystemTime::now());
+                if let Err(e) = crate::utmp::write(&fields, files) {
+                    tracing::warn!(error = %e, "cannot write the utmp/wtmp record");
+                }
+            }
+        }
     }
 
     /// What the tracker is told about a session whose first process is `leader`: the final PAM

@@ -136,7 +136,11 @@ extern "C" {
 /// Writes one login record to utmp (`pututxline`, replacing the entry with the same `ut_id`) and
 /// appends it to wtmp (`updwtmpx`), as login(1) does. The record's fields come from
 /// `crate::utmp`, which builds them from checked, bounded values.
-pub(crate) fn write_utmpx(fields: &crate::utmp::Fields, utmp: &std::ffi::CStr, wtmp: &std::ffi::CStr) -> std::io::Result<()> {
+pub(crate) fn write_utmpx(
+    fields: &crate::utmp::Fields,
+    utmp: &std::ffi::CStr,
+    wtmp: &std::ffi::CStr,
+) -> std::io::Result<()> {
     // SAFETY: utmpx is a plain C struct of integers and byte arrays: all zeroes is a valid value.
     let mut rec: libc::utmpx = unsafe { std::mem::zeroed() };
     rec.ut_type = fields.kind;

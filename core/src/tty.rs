@@ -13,7 +13,9 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use nix::sys::termios::{self, ControlFlags, InputFlags, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices as Cc};
+use nix::sys::termios::{
+    self, ControlFlags, InputFlags, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices as Cc,
+};
 use nix::unistd::{Gid, Uid};
 
 use crate::sys;
@@ -47,11 +49,7 @@ fn open(path: &Path) -> Result<File, TtyError> {
 
 fn call(what: &'static str, path: &Path) -> impl FnOnce(nix::Error) -> TtyError {
     let path = path.display().to_string();
-    move |source| TtyError::Call {
-        what,
-        path,
-        source,
-    }
+    move |source| TtyError::Call { what, path, source }
 }
 
 /// Hangs up `path` for everyone who has it open: `setsid`, the terminal as controlling terminal
@@ -75,7 +73,8 @@ pub fn revoke(path: &Path) -> Result<(), TtyError> {
 pub fn reset(path: &Path) -> Result<(), TtyError> {
     let tty = open(path)?;
     let mut t = termios::tcgetattr(tty.as_fd()).map_err(call("tcgetattr", path))?;
-    t.input_flags = InputFlags::BRKINT | InputFlags::ICRNL | InputFlags::IXON | InputFlags::IMAXBEL | InputFlags::IUTF8;
+    t.input_flags =
+        InputFlags::BRKINT | InputFlags::ICRNL | InputFlags::IXON | InputFlags::IMAXBEL | InputFlags::IUTF8;
     t.output_flags = OutputFlags::OPOST | OutputFlags::ONLCR;
     t.control_flags |= ControlFlags::CREAD | ControlFlags::HUPCL;
     t.local_flags = LocalFlags::ISIG
@@ -117,9 +116,11 @@ pub fn attach(path: &Path, steal: bool) -> Result<(), TtyError> {
     let tty = open(path)?;
     sys::set_controlling_tty(tty.as_fd(), steal).map_err(call("TIOCSCTTY", path))?;
     // Blocking again: the session's programs expect an ordinary terminal.
-    let flags = nix::fcntl::fcntl(tty.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).map_err(call("F_GETFL", path))?;
+    let flags =
+        nix::fcntl::fcntl(tty.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).map_err(call("F_GETFL", path))?;
     let flags = nix::fcntl::OFlag::from_bits_truncate(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
-    nix::fcntl::fcntl(tty.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(call("F_SETFL", path))?;
+    nix::fcntl::fcntl(tty.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))
+        .map_err(call("F_SETFL", path))?;
     for fd in 0..=2 {
         nix::unistd::dup2(tty.as_raw_fd(), fd).map_err(call("dup2", path))?;
     }

@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn the_id_is_the_last_four_bytes_of_the_line() {
-        assert_eq!(fields(Kind::Login, 1, "/dev/pts/12", "a", None, UNIX_EPOCH).id, b"s/12");
+        assert_eq!(
+            fields(Kind::Login, 1, "/dev/pts/12", "a", None, UNIX_EPOCH).id,
+            b"s/12"
+        );
         assert_eq!(fields(Kind::Login, 1, "tty63", "a", None, UNIX_EPOCH).id, b"ty63");
         assert_eq!(fields(Kind::Login, 1, "ab", "a", None, UNIX_EPOCH).id, b"ab");
     }
@@ -137,7 +140,14 @@ mod tests {
     #[test]
     fn long_values_are_truncated_to_the_record_sizes() {
         let name = "u".repeat(100);
-        let f = fields(Kind::Login, 1, &"l".repeat(100), &name, Some(&"h".repeat(300)), UNIX_EPOCH);
+        let f = fields(
+            Kind::Login,
+            1,
+            &"l".repeat(100),
+            &name,
+            Some(&"h".repeat(300)),
+            UNIX_EPOCH,
+        );
         assert_eq!((f.line.len(), f.user.len(), f.host.len()), (32, 32, 256));
     }
 }

@@ -148,6 +148,8 @@ where
         },
         terminal: terminal_mode(stdin_is_tty),
         term: std::env::var("TERM").ok(),
+        // utmp/wtmp as login(1) writes them (only as root, on a terminal line).
+        records: Some(vestibule_core::utmp::Files::default()),
         ..SessionSpec::default()
     };
     let result = run_session(session, &spec, args.agent_bus.clone());

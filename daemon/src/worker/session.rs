@@ -144,22 +144,6 @@ pub fn open_and_run(mut auth: Authenticated, plan: Plan<'_>, started: &mut dyn F
             tracing::warn!(error = %e, "cannot give the terminal to the user");
         }
     }
-    let line = path.as_deref().map(|p| p.to_string_lossy().into_owned());
-    let records = plan.records.filter(|_| switching && plan.class == "user");
-    let files = records.map(|r| utmp::Files {
-        utmp: r.utmp.clone(),
-        wtmp: r.wtmp.clone(),
-    });
-    let pid = std::process::id() as i32;
-    let record = |kind| {
-        if let (Some(files), Some(line)) = (&files, &line) {
-            let f = utmp::fields(kind, pid, line, &pam_user, None, std::time::SystemTime::now());
-            if let Err(e) = utmp::write(&f, files) {
-                tracing::warn!(error = %e, "cannot write utmp/wtmp");
-            }
-        }
-    };
-    record(utmp::Kind::Login);
 
     let stdin_tty = std::io::stdin().is_terminal();
     let spec = SessionSpec {
@@ -176,6 +160,13 @@ pub fn open_and_run(mut auth: Authenticated, plan: Plan<'_>, started: &mut dyn F
         session_class: plan.class.into(),
         desktop,
         extra_env,
+        records: plan
+            .records
+            .filter(|_| plan.class == "user")
+            .map(|r| utmp::Files {
+                utmp: r.utmp.clone(),
+                wtmp: r.wtmp.clone(),
+            }),
         ..SessionSpec::default()
     };
     let agent = Tracker::from_env(plan.agent_bus.clone());
@@ -187,7 +178,6 @@ pub fn open_and_run(mut auth: Authenticated, plan: Plan<'_>, started: &mut dyn F
     let mut reporting = Reporting { agent, started };
     let result = session.run_tracked(&spec, &mut reporting);
 
-    record(utmp::Kind::Logout);
     if let (Some(p), true) = (&path, owns_tty) {
         if let Err(e) = tty::take_back(p) {
             tracing::warn!(error = %e, "cannot take the terminal back");
