@@ -14,6 +14,7 @@ mod conversation;
 mod coredump;
 mod environment;
 mod ffi;
+mod groups;
 mod login;
 pub mod record;
 pub mod runtime_dir;
@@ -22,15 +23,15 @@ mod secret;
 mod session;
 mod sys;
 pub mod tracker;
-pub mod tty;
 mod transaction;
+pub mod tty;
 mod unlock;
 pub mod utmp;
 
 pub use authlog::{AuthLog, Severity};
 pub use code::PamCode;
-pub use coredump::{disable_core_dumps, CoreDumpError};
 pub use conversation::{ConvError, Conversation, Message, NoUser, MAX_MESSAGES};
+pub use coredump::{disable_core_dumps, CoreDumpError};
 pub use environment::{build as build_environment, EnvSpec, Environment};
 pub use login::{
     authenticate_login, begin_without_authentication, login, lookup, Authenticated, LoginError, LoginOptions,

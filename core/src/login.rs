@@ -19,6 +19,7 @@ use nix::unistd::{Gid, Uid, User};
 use crate::authlog::{from_host, AuthLog, Severity};
 use crate::code::PamCode;
 use crate::conversation::{Conversation, Message};
+use crate::groups::UserGroups;
 use crate::sanitize::SafeText;
 use crate::session::{Account, Identity, OpenSession};
 use crate::transaction::{flags, ConfigDir, Items, Service, StartError, Transaction};
@@ -156,6 +157,8 @@ pub struct Authenticated {
     tty: Option<String>,
     host: String,
     log: AuthLog,
+    /// The user's supplementary groups on this process, given back if no session starts.
+    groups: Option<UserGroups>,
 }
 
 impl std::fmt::Debug for Authenticated {
@@ -208,7 +211,11 @@ pub fn begin_without_authentication(
 
 /// Step 4: the account of the final PAM_USER and `initgroups` (before setcred: modules such as
 /// pam_group add groups on top of these).
-fn prepare_identity(tx: Transaction, options: &LoginOptions, host: String) -> Result<Authenticated, LoginError> {
+fn prepare_identity(
+    tx: Transaction,
+    options: &LoginOptions,
+    host: String,
+) -> Result<Authenticated, LoginError> {
     let tty = options.items.tty.as_deref().unwrap_or("?");
     let user = tx.user().ok_or(LoginError::NoUser)?.to_owned();
     let identity = resolve_identity(&user).inspect_err(|e| {
@@ -218,12 +225,7 @@ fn prepare_identity(tx: Transaction, options: &LoginOptions, host: String) -> Re
             &format!("FAILED LOGIN ON {tty} FOR '{user}'{host}, {e}"),
         );
     })?;
-    if let Identity::Switch(account) = &identity {
-        initgroups(account).map_err(|source| LoginError::Groups {
-            user: user.clone(),
-            source,
-        })?;
-    }
+    let groups = user_groups(&identity, &user)?;
     Ok(Authenticated {
         tx,
         user,
@@ -231,6 +233,7 @@ fn prepare_identity(tx: Transaction, options: &LoginOptions, host: String) -> Re
         tty: options.items.tty.clone(),
         host,
         log: options.log.clone(),
+        groups,
     })
 }
 
@@ -267,21 +270,41 @@ impl Authenticated {
             tty,
             host,
             log,
+            groups,
         } = self;
+        // Every early return below drops `groups`, which gives the process its own groups back.
         open(&mut tx)?;
         let final_user = tx.user().ok_or(LoginError::NoUser)?.to_owned();
-        let identity = if final_user == user {
-            identity
+        let (identity, groups) = if final_user == user {
+            (identity, groups)
         } else {
-            resolve_identity(&final_user)?
+            // A module renamed the user during setcred or open_session: the session gets the
+            // groups of the account it runs as, not of the name that was typed.
+            drop(groups);
+            let identity = resolve_identity(&final_user)?;
+            let groups = user_groups(&identity, &final_user)?;
+            // Modules that add groups at setcred (pam_group) add them for this user now.
+            if let Err(rc) = tx.renew_credentials(flags::REINITIALIZE_CRED) {
+                if let Err(c) = tx.close_session() {
+                    tracing::warn!(status = ?c, "pam_close_session failed after setcred failed");
+                }
+                return Err(LoginError::Credentials(rc));
+            }
+            (identity, groups)
         };
+        if let Some(g) = groups {
+            g.keep();
+        }
         let who = if final_user == "root" {
             "ROOT LOGIN"
         } else {
             "LOGIN"
         };
         let line = tty.as_deref().unwrap_or("?");
-        log.send(Severity::Notice, &format!("{who} ON {line} BY {final_user}{host}"));
+        log.send(
+            Severity::Notice,
+            &format!("{who} ON {line} BY {final_user}{host}"),
+        );
         Ok(OpenSession::new(tx, identity, tty, log))
     }
 }
@@ -428,9 +451,20 @@ pub fn lookup(user: &str) -> Result<Account, LoginError> {
     }
 }
 
-fn initgroups(account: &Account) -> nix::Result<()> {
-    let name = std::ffi::CString::new(account.name.as_bytes()).map_err(|_| nix::Error::EINVAL)?;
-    nix::unistd::initgroups(&name, account.gid)
+/// `initgroups` for the account a root login switches to (before setcred: modules such as
+/// pam_group add groups on top of these); nothing when the session runs as the invoker.
+fn user_groups(identity: &Identity, user: &str) -> Result<Option<UserGroups>, LoginError> {
+    match identity {
+        Identity::Switch(account) => {
+            UserGroups::set_for(account)
+                .map(Some)
+                .map_err(|source| LoginError::Groups {
+                    user: user.to_owned(),
+                    source,
+                })
+        }
+        Identity::Invoker { .. } => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -440,7 +474,10 @@ mod tests {
     #[test]
     fn only_names_of_accounts_reach_the_auth_log() {
         assert_eq!(loggable_name(PamCode::AUTH_ERR, Some("root")), "root");
-        assert_eq!(loggable_name(PamCode::AUTH_ERR, Some("hunter2-not-a-user")), "UNKNOWN");
+        assert_eq!(
+            loggable_name(PamCode::AUTH_ERR, Some("hunter2-not-a-user")),
+            "UNKNOWN"
+        );
         assert_eq!(loggable_name(PamCode::AUTH_ERR, Some("")), "UNKNOWN");
         assert_eq!(loggable_name(PamCode::USER_UNKNOWN, Some("root")), "UNKNOWN");
         assert_eq!(loggable_name(PamCode::AUTH_ERR, None), "UNKNOWN");

@@ -339,6 +339,43 @@ fn a_module_mapping_the_user_name_decides_who_logs_in() {
     assert!(log.iter().any(|l| l.ends_with("LOGIN ON ? BY alice")), "{log:?}");
 }
 
+/// A module renames the user after authentication (at setcred, or at open_session): the session
+/// runs as the final user with that user's supplementary groups, none of the typed name's.
+#[test]
+fn a_user_renamed_during_setcred_or_open_session_gets_the_final_users_groups() {
+    for when in ["setcred", "open_session"] {
+        let work = Work::new();
+        work.service("map-late", &[("WHEN", when)]);
+        // Each account gets a group of its own in the sandbox's /etc, then the login runs.
+        let mut script =
+            "groupadd bobgrp && usermod -aG bobgrp bob && groupadd alicegrp && usermod -aG alicegrp alice && exec"
+                .to_owned();
+        for a in login_args(
+            &work,
+            &["--user", "bob", "--", "sh", "-c", "echo \"$(id -un): $(id -Gn)\""],
+        ) {
+            script.push_str(&format!(" '{a}'"));
+        }
+        let cmd = sandboxed(&work, &["sh".into(), "-c".into(), script]);
+        let run = run_with_input(cmd, "", LIMIT);
+        assert_eq!(run.code(), Some(0), "{when}: {}", run.all());
+        let line = run.stdout.lines().last().unwrap_or_default();
+        let (who, groups) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("{when}: {}", run.all()));
+        assert_eq!(who, "alice", "{when}: {}", run.all());
+        let groups: Vec<&str> = groups.split_whitespace().collect();
+        assert!(groups.contains(&"alicegrp"), "{when}: alice's groups: {groups:?}");
+        assert!(
+            !groups.contains(&"bobgrp") && !groups.contains(&"bob"),
+            "{when}: bob's groups: {groups:?}"
+        );
+        let rec = work.record();
+        let open: Vec<&Record> = rec.iter().filter(|r| r.function == "open_session").collect();
+        assert_eq!(open.len(), 1, "{rec:?}");
+    }
+}
+
 #[test]
 fn pam_env_values_with_equal_signs_reach_the_session_intact() {
     let work = Work::new();
