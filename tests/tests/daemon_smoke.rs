@@ -36,3 +36,90 @@ fn agreety_logs_alice_in_through_vestibuled() {
     assert_eq!(tty.uid(), 0, "the terminal was not taken back from alice");
     assert!(d.running());
 }
+
+/// The `n`th greeter (agreety) is up and asks for the user name; then `user` logs in.
+fn login(d: &Vestibuled, n: usize, user: &str, password: &str) -> GreeterInfo {
+    let g = d.wait_greeter(n);
+    d.wait_screen("login:");
+    d.tmux.line(user);
+    d.wait_screen("Password:");
+    d.tmux.line(password);
+    g
+}
+
+#[test]
+fn a_left_behind_reader_never_sees_the_next_login_and_records_follow_the_session() {
+    let work = vestibule_e2e::Work::new();
+    // Two users' sessions append to one sessions.log (session.sh): writable for both.
+    let log = work.path().join("sessions.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let d = Vestibuled::start(&work, "smoke-linger", Setup::agreety(&work));
+    std::fs::write(work.path().join("linger.alice"), "").unwrap();
+    login(&d, 1, "alice", "alice-pw-1");
+    let s = d.session("alice");
+    let uid = d.uid("alice");
+    assert_eq!(s.get("runtime"), format!("/run/user/{uid}"), "{s:?}");
+    assert_eq!(s.get("runtime_stat"), "alice 700", "{s:?}");
+    let linger: u32 = d
+        .wait_file("linger.pid", "the left-behind process")
+        .trim()
+        .parse()
+        .unwrap();
+    let _guard = KillOnDrop(linger);
+    d.tmux.line("typed-during-alices-session");
+    d.wait_until("the left-behind process reading the terminal", || {
+        work.read("linger.log")
+            .contains("typed-during-alices-session")
+            .then_some(())
+    });
+    d.end_session("alice");
+    login(&d, 2, "erin", "erin-pw-1");
+    assert_eq!(d.session("erin").get("user"), "erin");
+    assert!(
+        alive(linger),
+        "the left-behind process must still run for this test to mean anything"
+    );
+    let seen = work.read("linger.log");
+    assert!(
+        !seen.contains("erin"),
+        "the left-behind process read the next login: {seen:?}"
+    );
+    d.end_session("erin");
+    d.wait_greeter(3);
+    let last = d.ns(&["last", "-f", "/var/log/wtmp"]);
+    assert!(
+        last.stdout
+            .lines()
+            .any(|l| l.starts_with("alice") && !l.contains("still logged in")),
+        "last: {}",
+        last.all()
+    );
+    let gone = d.ns(&["test", "-e", &format!("/run/user/{uid}")]);
+    assert!(
+        !gone.status.success(),
+        "alice's runtime directory outlived her session"
+    );
+}
+
+#[test]
+fn a_killed_daemon_leaves_the_session_running_and_its_pam_session_is_closed_at_its_end() {
+    let work = vestibule_e2e::Work::new();
+    let d = Vestibuled::start(&work, "smoke-kill", Setup::agreety(&work));
+    login(&d, 1, "alice", "alice-pw-1");
+    let s = d.session("alice");
+    let daemon = d.pid();
+    signal(daemon, nix::sys::signal::Signal::SIGKILL);
+    // (The pane's shell cannot say so: the daemon revoked the terminal it had.)
+    d.wait_until("the daemon's death", || (!alive(daemon)).then_some(()));
+    assert!(alive(s.pid()), "the session died with the daemon");
+    let closes = || {
+        work.record()
+            .iter()
+            .filter(|r| r.function == "close_session" && r.user == "alice")
+            .count()
+    };
+    assert_eq!(closes(), 0);
+    d.end_session("alice");
+    d.wait_until("alice's PAM session closed", || (closes() == 1).then_some(()));
+}
