@@ -1,9 +1,16 @@
-//! The full-screen greeter (`vestibule-tui` without `--plain`) end to end, in a real terminal:
+//! The full-screen greeter (`vestibule-tui` without `--plain`) end to end, as it really runs: as
+//! an unprivileged greeter user, started by a login daemon, talking the greeter protocol over
+//! `GREETD_SOCK`. The daemon here is Debian's greetd 0.9 (its plain protocol; `vt = "none"`, so it
+//! and its greeter use the terminal it was started on), in the root sandbox
+//! (`tests/sandbox/run.sh`: private /etc, /run and the `vgreeter` account), on a real terminal:
 //! tmux runs it (one tmux server per test, on its own socket), `send-keys` types and
-//! `capture-pane` reads the screen. Real libpam and the fixture modules, real accounts in the root
-//! sandbox (`tests/sandbox/run.sh`).
+//! `capture-pane` reads the screen. PAM is real: Debian's own `greetd` service (common-auth →
+//! pam_unix with the sandbox's accounts) or a fixture stack copied over it.
+//!
+//! The greeter never runs the session: it sends `start_session` and exits, greetd starts the
+//! session, and when that ends greetd starts a new greeter.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -12,60 +19,128 @@ use vestibule_e2e::*;
 /// The longest any single screen state may take to appear.
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A session command that shows who it runs as, leaves the greeter's pid (its parent) in the work
-/// dir, and lingers so the screen can be read.
+/// The sandbox's greeter account (tests/sandbox/run.sh).
+const GREETER_USER: &str = "vgreeter";
+
+/// A session command that shows who it runs as, leaves a marker in the work dir and lingers so
+/// the screen can be read.
 fn session_cmd(work: &Work, linger: &str, code: u32) -> Vec<String> {
     let dir = work.path().display();
     vec![
         "sh".into(),
         "-c".into(),
         format!(
-            "echo \"SESSION user=$(id -un) type=$XDG_SESSION_TYPE\"; echo $PPID > {dir}/greeter.pid; \
+            "echo \"SESSION user=$(id -un) type=$XDG_SESSION_TYPE\"; \
              echo ran > {dir}/session.marker; sleep {linger}; exit {code}"
         ),
     ]
 }
 
-/// One greeter in one tmux server.
+/// Which PAM stack greetd's `greetd` service is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pam {
+    /// Debian's /etc/pam.d/greetd as installed (login → common-auth → pam_unix).
+    Debian,
+    /// The test's rendered `vestibule` fixture service, copied over /etc/pam.d/greetd.
+    Fixture,
+}
+
+/// Writes the greeter's config, its wrapper, greetd's config and the script that runs greetd in
+/// the sandbox; returns that script's path.
+///
+/// The wrapper (`greeter.sh`, run by greetd as the greeter user) appends one line per greeter
+/// that exited to `greeter.log`: `EXIT=<status> TTY=<raw|cooked> UID=<uid>`. The greeter's own
+/// service, `greetd-greeter`, is pam_permit: the tests are about the user's login.
+fn prepare(work: &Work, extra: &str, command: &[String], pam: Pam) -> PathBuf {
+    require_root();
+    let dir = work.path();
+    let d = dir.display();
+    std::fs::write(dir.join("issue"), "Vestibule test \\n on \\l\n").unwrap();
+    let config = format!(
+        "[greeter]\nissue_file = \"{d}/issue\"\nstate_file = \"{d}/tui-state\"\n\
+         clock_format = \"%H:%M\"\n{extra}\n"
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let mut argv = vec![
+        binary("vestibule-tui").display().to_string(),
+        "--config".into(),
+        dir.join("config.toml").display().to_string(),
+    ];
+    if !command.is_empty() {
+        argv.push("--".into());
+        argv.extend(command.iter().cloned());
+    }
+    let line = argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
+    let wrapper = format!(
+        "#!/bin/sh\n{line} 2>>{d}/stderr\ncode=$?\ncase \"$(stty -a)\" in *-icanon*) tty=raw;; \
+         *) tty=cooked;; esac\necho \"EXIT=$code TTY=$tty UID=$(id -u)\" >> {d}/greeter.log\n\
+         exit $code\n"
+    );
+    executable(&dir.join("greeter.sh"), &wrapper);
+    std::fs::write(
+        dir.join("greetd.toml"),
+        format!(
+            "[terminal]\nvt = \"none\"\n[general]\nrunfile = \"{d}/greetd.run\"\n\
+             source_profile = false\n[default_session]\ncommand = \"{d}/greeter.sh\"\n\
+             user = \"{GREETER_USER}\"\n"
+        ),
+    )
+    .unwrap();
+    let service = match pam {
+        Pam::Debian => String::new(),
+        Pam::Fixture => format!("cp {d}/pam.d/vestibule /etc/pam.d/greetd\n"),
+    };
+    let inside = format!(
+        "#!/bin/sh\nset -e\n{service}printf 'account required pam_permit.so\\n\
+         session required pam_permit.so\\n' > /etc/pam.d/greetd-greeter\n\
+         exec /usr/sbin/greetd --config {d}/greetd.toml\n"
+    );
+    assert!(
+        Path::new("/usr/sbin/greetd").is_file(),
+        "greetd is not installed (/usr/sbin/greetd): scripts/install-deps.sh installs it"
+    );
+    let script = dir.join("greetd.sh");
+    executable(&script, &inside);
+    script
+}
+
+fn executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// greetd with vestibule-tui as its greeter, in one tmux server.
 struct Greeter {
     socket: String,
+    dir: PathBuf,
 }
 
 impl Greeter {
-    /// Starts the greeter in a `cols`×`rows` terminal inside the sandbox, with a config in the
-    /// work dir (`extra` appended to it) and `command` as the first session.
-    fn start(work: &Work, name: &str, size: (u16, u16), extra: &str, command: &[String]) -> Greeter {
-        require_root();
+    /// Starts greetd in a `cols`×`rows` terminal inside the sandbox, the greeter's config in the
+    /// work dir (`extra` appended to its `[greeter]` table) and `command` as the first session.
+    fn start(
+        work: &Work,
+        name: &str,
+        size: (u16, u16),
+        extra: &str,
+        command: &[String],
+        pam: Pam,
+    ) -> Greeter {
+        let script = prepare(work, extra, command, pam);
         let dir = work.path();
-        std::fs::write(dir.join("issue"), "Vestibule test \\n on \\l\n").unwrap();
-        let config = format!(
-            "[greeter]\nissue_file = \"{d}/issue\"\nstate_file = \"{d}/tui-state\"\n\
-             clock_format = \"%H:%M\"\n{extra}\n",
-            d = dir.display()
-        );
-        std::fs::write(dir.join("config.toml"), config).unwrap();
-        let mut argv = vec![
-            tests_dir().join("sandbox/run.sh").display().to_string(),
-            dir.display().to_string(),
-            binary("vestibule-tui").display().to_string(),
-            "--config".into(),
-            dir.join("config.toml").display().to_string(),
-            "--pam-confdir".into(),
-            work.pam_dir().display().to_string(),
-            "--fail-delay-ms".into(),
-            "300".into(),
-            "--".into(),
-        ];
-        argv.extend(command.iter().cloned());
-        let line = argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
-        // After the greeter: its exit status and whether the terminal is back in cooked mode.
-        let script = format!(
-            "{line} 2>{err}; echo \"EXITED=$?\"; case \"$(stty -a)\" in *-icanon*) echo TTY=raw;; \
-             *) echo TTY=cooked;; esac; sleep 600",
-            err = quote(&dir.join("stderr").display().to_string())
+        let line = format!(
+            "{} {} {} 2>{}; echo \"GREETD-EXITED=$?\"; sleep 600",
+            quote(&tests_dir().join("sandbox/run.sh").display().to_string()),
+            quote(&dir.display().to_string()),
+            quote(&script.display().to_string()),
+            quote(&dir.join("greetd.err").display().to_string()),
         );
         let socket = format!("vestibule-test-{}-{name}", std::process::id());
-        let g = Greeter { socket };
+        let g = Greeter {
+            socket,
+            dir: dir.to_path_buf(),
+        };
         let ok = g
             .tmux()
             .args([
@@ -76,7 +151,7 @@ impl Greeter {
                 "-y",
                 &size.1.to_string(),
             ])
-            .arg(script)
+            .arg(line)
             .status()
             .expect("tmux");
         assert!(ok.success(), "tmux new-session failed");
@@ -122,42 +197,68 @@ impl Greeter {
             }
             assert!(
                 start.elapsed() < WAIT,
-                "{needle:?} did not appear; the screen:\n{s}"
+                "{needle:?} did not appear; the screen:\n{s}\ngreetd's stderr:\n{}\nthe greeter's:\n{}",
+                self.read("greetd.err"),
+                self.read("stderr")
             );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// Waits for the greeter to exit; returns its status and the screen.
-    fn wait_exit(&self) -> (i32, String) {
-        let s = self.wait_for("TTY=");
-        let code = s
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("EXITED="))
-            .and_then(|c| c.parse().ok())
-            .expect("exit status");
-        (code, s)
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    /// Waits for the `n`th greeter (1-based) to have exited; returns its line from the wrapper
+    /// (`EXIT=… TTY=… UID=…`).
+    fn exited(&self, n: usize) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self.read("greeter.log").lines().nth(n - 1) {
+                return l.to_owned();
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "greeter {n} did not exit; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The greeter's pid, found among the tmux pane's descendants by its name.
     fn pid(&self) -> i32 {
+        let start = Instant::now();
+        loop {
+            if let Some(pid) = self.find_pid() {
+                return pid;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no vestibule-tui process under the tmux pane"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn find_pid(&self) -> Option<i32> {
         let out = self
             .tmux()
             .args(["display-message", "-p", "#{pane_pid}"])
             .output()
             .unwrap();
-        let root: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let root: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
         let mut queue = vec![root];
         while let Some(pid) = queue.pop() {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             if comm.trim() == "vestibule-tui" {
-                return pid;
+                return Some(pid);
             }
             let children =
                 std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
             queue.extend(children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
         }
-        panic!("no vestibule-tui process under the tmux pane");
+        None
     }
 
     fn signal(&self, pid: i32, signal: nix::sys::signal::Signal) {
@@ -195,145 +296,138 @@ fn wait_file(path: &Path) -> String {
     wait_for_file(path, WAIT)
 }
 
+/// A `Uid:` line's real and effective uid from /proc/PID/status, and whether libpam is mapped.
+fn process_facts(pid: i32) -> (u32, u32, bool) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uids: Vec<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    (uids[0], uids[1], maps.contains("libpam"))
+}
+
 #[test]
-fn login_runs_the_session_and_the_greeter_comes_back() {
+fn vestibule_tui_logs_in_through_greetd_0_9() {
     let work = Work::new();
-    work.service("accounts", &[]);
-    let g = Greeter::start(&work, "login", (100, 30), "", &session_cmd(&work, "1", 7));
+    let g = Greeter::start(
+        &work,
+        "greetd",
+        (100, 30),
+        "",
+        &session_cmd(&work, "1", 7),
+        Pam::Debian,
+    );
     let s = g.wait_for("login: ");
     assert!(s.contains("Vestibule test "), "issue shown: {s}");
     assert!(!s.contains("\\n"), "issue escapes expanded: {s}");
     assert!(s.contains("Session: Command"), "{s}");
     assert_card_intact(&s);
+    // The greeter runs as the greeter user, never as root, and without libpam.
+    let pid = g.pid();
+    let (ruid, euid, libpam) = process_facts(pid);
+    let greeter_uid = nix::unistd::User::from_name(GREETER_USER).ok().flatten();
+    assert!(ruid != 0 && euid != 0, "the greeter runs as root: {ruid}/{euid}");
+    if let Some(u) = greeter_uid {
+        // The host may have no such account; the sandbox's is the one that counts.
+        assert_eq!(ruid, u.uid.as_raw());
+    }
+    assert!(!libpam, "libpam is mapped in the greeter");
     g.line("alice");
     g.wait_for("Password: ");
-    g.type_text("secret1");
-    let s = g.wait_for("Password: *******");
-    assert!(!s.contains("secret1"), "{s}");
+    g.type_text("alice-pw-1");
+    let s = g.wait_for("Password: **********");
+    assert!(!s.contains("alice-pw-1"), "{s}");
     g.keys(&["Enter"]);
+    // The greeter exits first (0, terminal given back), then greetd starts the session.
+    let exit = g.exited(1);
+    assert!(exit.starts_with("EXIT=0 TTY=cooked "), "{exit}");
     let s = g.wait_for("SESSION user=alice type=tty");
     assert!(!s.contains('┌'), "the card is gone while the session runs: {s}");
-    let s = g.wait_for("Session ended (exit status 7).");
-    assert!(
-        s.contains("login: alice"),
-        "fresh card, last user remembered: {s}"
-    );
-    assert_card_intact(&s);
     let state = work.read("tui-state");
-    assert!(state.contains("user alice\n"), "{state}");
-    assert!(state.contains("session alice Command\n"), "{state}");
-    let rec = work.record();
-    assert_eq!(count(&rec, "open_session"), 1, "{rec:?}");
-    assert_eq!(count(&rec, "close_session"), 1, "{rec:?}");
+    assert_eq!(state, "user alice\nsession alice Command\n");
+    // When the session ends, greetd starts a new greeter: a fresh card, alice remembered.
+    let s = g.wait_for("login: alice");
+    assert_card_intact(&s);
+    assert_ne!(g.pid(), pid, "a new greeter process");
     g.keys(&["C-c"]);
-    let (code, s) = g.wait_exit();
-    assert_eq!(code, 130, "{s}");
-    assert!(s.contains("TTY=cooked"), "{s}");
+    let exit = g.exited(2);
+    assert!(exit.starts_with("EXIT=130 TTY=cooked "), "{exit}");
 }
 
 #[test]
 fn wrong_password_then_right_one() {
     let work = Work::new();
-    work.service("accounts", &[]);
-    let g = Greeter::start(&work, "wrong", (100, 30), "", &session_cmd(&work, "0", 0));
+    let g = Greeter::start(
+        &work,
+        "wrong",
+        (100, 30),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Debian,
+    );
     g.wait_for("login: ");
     g.line("alice");
     g.wait_for("Password: ");
     g.line("nope");
+    // greetd's plain protocol gives one attempt per login; the card says so in login(1)'s words
+    // and keeps the name for the next one.
     let s = g.wait_for("Login incorrect");
+    assert!(s.contains("login: alice"), "{s}");
+    assert!(!s.contains("AUTH_ERR"), "no PAM status names: {s}");
     assert_card_intact(&s);
+    g.keys(&["Enter"]);
     let s = g.wait_for("Password: ");
-    let after = s.split("Login incorrect").nth(1).unwrap();
-    assert!(after.contains("Password: "), "a new prompt: {s}");
-    assert!(!after.contains("Password: *"), "field cleared: {s}");
-    g.line("secret1");
-    assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
-    g.wait_for("Session ended (exit status 0).");
-    let log = work.syslog();
     assert!(
-        log.iter()
-            .any(|l| l.contains("FAILED LOGIN 1 ON ") && l.contains("FOR 'alice'")),
-        "{log:?}"
+        !s.contains("Login incorrect"),
+        "a clean card for the new attempt: {s}"
     );
-    assert!(log.iter().all(|l| !l.contains("nope")), "{log:?}");
+    assert!(!s.contains("Password: *"), "field cleared: {s}");
+    g.line("alice-pw-1");
+    assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
+    assert!(g.exited(1).starts_with("EXIT=0 "));
 }
 
 #[test]
-fn too_many_tries_show_why_and_the_card_stays_usable() {
+fn notices_and_prompts_of_a_fixture_stack_reach_the_card() {
     let work = Work::new();
     work.service("accounts", &[]);
     let g = Greeter::start(
         &work,
-        "maxtries",
+        "accounts",
         (100, 30),
-        "max_tries = 2",
-        &session_cmd(&work, "0", 0),
+        "",
+        &session_cmd(&work, "1", 0),
+        Pam::Fixture,
     );
     g.wait_for("login: ");
     g.line("alice");
     g.wait_for("Password: ");
-    g.line("wrong-1");
-    g.wait_for("Login incorrect");
-    g.wait_for("Password: ");
-    g.line("wrong-2");
-    let s = g.wait_for("Maximum number of tries exceeded (2).");
-    assert!(s.contains("login: alice"), "back to the user field: {s}");
-    assert_eq!(count(&work.record(), "open_session"), 0);
-    g.keys(&["Enter"]);
-    g.wait_for("Password: ");
     g.line("secret1");
-    assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
-}
-
-#[test]
-fn expired_password_is_changed_through_pams_prompts() {
-    let work = Work::new();
-    work.service("accounts", &[]);
-    let g = Greeter::start(&work, "expired", (100, 30), "", &session_cmd(&work, "0", 0));
-    g.wait_for("login: ");
-    g.keys(&["C-u"]);
-    g.line("carol");
-    g.wait_for("Password: ");
-    g.line("expired1");
-    let s = g.wait_for("New password: ");
-    assert!(
-        s.contains("You are required to change your password immediately"),
-        "{s}"
-    );
-    g.line("short");
-    g.wait_for("Retype new password: ");
-    g.line("short");
-    g.wait_for("BAD PASSWORD: it is too short");
-    g.wait_for("Password not changed. Please try again.");
-    g.wait_for("New password: ");
-    g.line("brand-new-1");
-    g.wait_for("Retype new password: ");
-    g.line("brand-new-2");
-    g.wait_for("Sorry, passwords do not match.");
-    // A fresh "New password: " prompt after the mismatch.
-    let start = Instant::now();
-    loop {
-        let s = g.screen();
-        let tail = s.rsplit("Sorry, passwords do not match.").next().unwrap();
-        if tail.contains("New password: ") {
-            break;
-        }
-        assert!(start.elapsed() < WAIT, "no new prompt after the mismatch: {s}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    g.line("brand-new-1");
-    g.wait_for("Retype new password: ");
-    g.line("brand-new-1");
-    assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
-    assert!(work.read("state").contains("carol:brand-new-1"));
-    assert_eq!(count(&work.record(), "chauthtok"), 6, "{:?}", work.record());
+    g.wait_for("SESSION user=alice type=tty");
+    let rec = work.record();
+    assert_eq!(count(&rec, "authenticate"), 1, "{rec:?}");
+    assert_eq!(count(&rec, "open_session"), 1, "{rec:?}");
+    // greetd closes the PAM session when the session ends.
+    g.wait_for("login: alice");
+    assert_eq!(count(&work.record(), "close_session"), 1, "{:?}", work.record());
 }
 
 #[test]
 fn one_time_code_prompt_is_visible_and_both_answers_reach_the_module() {
     let work = Work::new();
     work.service("multi", &[]);
-    let g = Greeter::start(&work, "multi", (100, 30), "", &session_cmd(&work, "0", 0));
+    let g = Greeter::start(
+        &work,
+        "multi",
+        (100, 30),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Fixture,
+    );
     g.wait_for("login: ");
     g.line("alice");
     g.wait_for("Password: ");
@@ -349,7 +443,14 @@ fn one_time_code_prompt_is_visible_and_both_answers_reach_the_module() {
 fn a_module_may_map_the_user() {
     let work = Work::new();
     work.service("map", &[]);
-    let g = Greeter::start(&work, "map", (100, 30), "", &session_cmd(&work, "2", 0));
+    let g = Greeter::start(
+        &work,
+        "map",
+        (100, 30),
+        "",
+        &session_cmd(&work, "2", 0),
+        Pam::Fixture,
+    );
     g.wait_for("login: ");
     g.keys(&["C-u"]);
     g.line("guest");
@@ -358,9 +459,17 @@ fn a_module_may_map_the_user() {
 
 #[test]
 fn hostile_escape_sequences_are_shown_as_text() {
+    // greetd passes PAM's text on as it is: the greeter's client sanitizes it.
     let work = Work::new();
     work.service("hostile", &[("MODE", "escapes")]);
-    let g = Greeter::start(&work, "escapes", (100, 30), "", &session_cmd(&work, "0", 0));
+    let g = Greeter::start(
+        &work,
+        "escapes",
+        (100, 30),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Fixture,
+    );
     g.wait_for("login: ");
     g.line("alice");
     let s = g.wait_for("Password: ");
@@ -377,39 +486,67 @@ fn hostile_escape_sequences_are_shown_as_text() {
     assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
 }
 
+/// greetd 0.9 cannot carry a 64 KiB PAM message (its worker's datagrams are 10 KiB): the login
+/// fails with greetd's own error, which the card shows intact, and the greeter stays usable.
 #[test]
-fn a_huge_message_leaves_the_screen_intact() {
+fn a_huge_message_greetd_cannot_carry_leaves_the_card_intact() {
     let work = Work::new();
     work.service("hostile", &[("MODE", "huge")]);
-    let g = Greeter::start(&work, "huge", (100, 30), "", &session_cmd(&work, "0", 0));
+    let g = Greeter::start(
+        &work,
+        "huge",
+        (100, 30),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Fixture,
+    );
     g.wait_for("login: ");
     g.line("alice");
-    let s = g.wait_for("Password: ");
-    assert!(s.contains("63488"), "the cut is said: {s}");
+    let s = g.wait_for("unable to deserialize message");
+    assert!(s.contains("login: alice"), "back at the user field: {s}");
     assert_card_intact(&s);
-    g.line("secret1");
-    assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
+    assert!(s.lines().count() <= 30, "{s}");
 }
 
 #[test]
 fn resizing_during_a_prompt_keeps_it_usable() {
+    // greetd's `vt = "none"` gives the greeter no controlling terminal, so no SIGWINCH: the
+    // greeter notices the new size by itself.
     let work = Work::new();
-    work.service("accounts", &[]);
-    let g = Greeter::start(&work, "resize", (100, 30), "", &session_cmd(&work, "0", 0));
+    let g = Greeter::start(
+        &work,
+        "resize",
+        (100, 30),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Debian,
+    );
     g.wait_for("login: ");
     g.line("alice");
     g.wait_for("Password: ");
-    g.type_text("sec");
+    g.type_text("ali");
+    g.wait_for("Password: ***");
     let ok = g
         .tmux()
         .args(["resize-window", "-x", "40", "-y", "12"])
         .status()
         .unwrap();
     assert!(ok.success());
-    let s = g.wait_for("Password: ***");
-    assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
+    let start = Instant::now();
+    let s = loop {
+        let s = g.screen();
+        if s.contains("Password: ***") && s.contains('┌') && s.lines().all(|l| l.chars().count() <= 40) {
+            let rows: Vec<&str> = s.lines().collect();
+            let top = rows.iter().position(|r| r.contains('┌')).unwrap();
+            if rows[top].trim_end().ends_with('┐') {
+                break s;
+            }
+        }
+        assert!(start.elapsed() < WAIT, "not redrawn at 40x12:\n{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_card_intact(&s);
-    g.line("ret1");
+    g.line("ce-pw-1");
     assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
 }
 
@@ -417,92 +554,85 @@ fn resizing_during_a_prompt_keeps_it_usable() {
 fn sigterm_at_a_prompt_restores_the_terminal_and_opens_nothing() {
     let work = Work::new();
     work.service("accounts", &[]);
-    let g = Greeter::start(&work, "sigterm", (100, 30), "", &session_cmd(&work, "0", 0));
+    let g = Greeter::start(
+        &work,
+        "sigterm",
+        (100, 30),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Fixture,
+    );
     g.wait_for("login: ");
     g.line("alice");
     g.wait_for("Password: ");
     g.signal(g.pid(), nix::sys::signal::Signal::SIGTERM);
-    let (code, s) = g.wait_exit();
-    assert_eq!(code, 143, "{s}");
-    assert!(s.contains("TTY=cooked"), "{s}");
+    let exit = g.exited(1);
+    assert!(exit.starts_with("EXIT=143 TTY=cooked "), "{exit}");
+    // greetd ends when its greeter exits without a session.
+    let s = g.wait_for("GREETD-EXITED=");
     assert!(!s.contains('┌'), "the card was cleared away: {s}");
     let rec = work.record();
     assert_eq!(count(&rec, "open_session") + count(&rec, "setcred"), 0, "{rec:?}");
 }
 
 #[test]
-fn sigterm_during_a_session_closes_the_pam_session() {
+fn sighup_at_the_user_field_restores_the_terminal() {
     let work = Work::new();
-    work.service("accounts", &[]);
-    let g = Greeter::start(&work, "sessterm", (100, 30), "", &session_cmd(&work, "60", 0));
-    g.wait_for("login: ");
-    g.line("alice");
-    g.wait_for("Password: ");
-    g.line("secret1");
-    let pid: i32 = wait_file(&work.path().join("greeter.pid"))
-        .trim()
-        .parse()
-        .unwrap();
-    assert_eq!(pid, g.pid(), "the session is the greeter's child");
-    g.signal(pid, nix::sys::signal::Signal::SIGTERM);
-    let (code, s) = g.wait_exit();
-    assert_eq!(code, 143, "{s}");
-    assert!(s.contains("TTY=cooked"), "{s}");
-    let rec = work.record();
-    assert_eq!(count(&rec, "open_session"), 1, "{rec:?}");
-    assert_eq!(count(&rec, "close_session"), 1, "{rec:?}");
-    let log = work.syslog();
-    assert!(
-        log.iter().any(|l| l.contains("session closed for user alice")),
-        "{log:?}"
+    let g = Greeter::start(
+        &work,
+        "sighup",
+        (100, 30),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Debian,
     );
+    g.wait_for("login: ");
+    g.signal(g.pid(), nix::sys::signal::Signal::SIGHUP);
+    let exit = g.exited(1);
+    assert!(exit.starts_with("EXIT=129 TTY=cooked "), "{exit}");
 }
 
 #[test]
 fn a_20x6_terminal_still_logs_in() {
     let work = Work::new();
-    work.service("accounts", &[]);
-    let g = Greeter::start(&work, "tiny", (20, 6), "", &session_cmd(&work, "0", 0));
+    let g = Greeter::start(
+        &work,
+        "tiny",
+        (20, 6),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Debian,
+    );
     g.wait_for("login:");
     g.line("alice");
     g.wait_for("Password");
-    g.line("secret1");
+    g.line("alice-pw-1");
     assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
+    // The next greeter.
+    g.exited(1);
     g.wait_for("login:");
     g.keys(&["C-c"]);
-    let (code, s) = g.wait_exit();
-    assert_eq!(code, 130, "{s}");
-}
-
-#[test]
-fn a_bad_config_is_refused_with_file_line_and_reason() {
-    let work = Work::new();
-    let path = work.path().join("config.toml");
-    std::fs::write(&path, "[greeter]\nmask = \"*\"\nmaks = \"#\"\n").unwrap();
-    let out = Command::new(binary("vestibule-tui"))
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("{}:3:1: unknown field `maks`", path.display())),
-        "{err}"
-    );
+    let exit = g.exited(2);
+    assert!(exit.starts_with("EXIT=130 "), "{exit}");
 }
 
 #[test]
 fn a_locked_account_shows_the_modules_words_and_the_card_stays_usable() {
     let work = Work::new();
     work.service("accounts", &[]);
-    let g = Greeter::start(&work, "locked", (100, 30), "", &session_cmd(&work, "0", 0));
+    let g = Greeter::start(
+        &work,
+        "locked",
+        (100, 30),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Fixture,
+    );
     g.wait_for("login: ");
     g.line("dave");
     g.wait_for("Password: ");
     g.line("locked11");
-    let s = g.wait_for("Your account has expired; please contact your system administrator.");
-    assert!(s.contains("Your account is locked."), "PAM's own words: {s}");
+    let s = g.wait_for("Your account is locked.");
     assert!(s.contains("login: dave"), "{s}");
     assert_card_intact(&s);
     g.keys(&["C-u"]);
@@ -513,26 +643,51 @@ fn a_locked_account_shows_the_modules_words_and_the_card_stays_usable() {
 }
 
 #[test]
-fn a_desktop_entry_session_gets_its_xdg_variables_and_is_remembered() {
+fn escape_at_a_prompt_cancels_the_login_and_opens_nothing() {
     let work = Work::new();
     work.service("accounts", &[]);
+    let g = Greeter::start(
+        &work,
+        "escape",
+        (100, 30),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Fixture,
+    );
+    g.wait_for("login: ");
+    g.line("alice");
+    g.wait_for("Password: ");
+    g.type_text("secr");
+    g.keys(&["Escape"]);
+    let s = g.wait_for("Login cancelled.");
+    assert!(s.contains("login: alice") && !s.contains("Password"), "{s}");
+    let rec = work.record();
+    assert_eq!(count(&rec, "open_session") + count(&rec, "setcred"), 0, "{rec:?}");
+    // greetd took the cancel_session: it starts the next login.
+    g.keys(&["Enter"]);
+    g.wait_for("Password: ");
+    g.line("secret1");
+    assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
+}
+
+#[test]
+fn a_desktop_entry_session_gets_its_xdg_variables_and_is_remembered() {
+    let work = Work::new();
     let d = work.path().display().to_string();
     let wayland = work.path().join("wayland-sessions");
     std::fs::create_dir_all(&wayland).unwrap();
     let script = work.path().join("fake-compositor");
-    std::fs::write(
+    executable(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\necho \"$XDG_SESSION_TYPE $XDG_SESSION_DESKTOP $XDG_CURRENT_DESKTOP $*\" \
              > {d}/xdg.marker\n"
         ),
-    )
-    .unwrap();
-    let _ = Command::new("chmod").arg("755").arg(&script).status();
+    );
     std::fs::write(
         wayland.join("fake.desktop"),
         format!(
-            "[Desktop Entry]\nName=Fake Wayland\nExec={} --flag %U\nDesktopNames=Fake;wlroots;\n",
+            "[Desktop Entry]\nName=Fake Wayland\nExec={} --flag \"two words\" %U\nDesktopNames=Fake;wlroots;\n",
             script.display()
         ),
     )
@@ -547,7 +702,14 @@ fn a_desktop_entry_session_gets_its_xdg_variables_and_is_remembered() {
     let config =
         format!("[sessions]\nwayland_dirs = [\"{d}/wayland-sessions\"]\nxsession_dirs = []\n{poweroff}");
     // Written under [greeter] by start(): the tables come after it.
-    let g = Greeter::start(&work, "xdg", (100, 30), &config, &session_cmd(&work, "0", 0));
+    let g = Greeter::start(
+        &work,
+        "xdg",
+        (100, 30),
+        &config,
+        &session_cmd(&work, "0", 0),
+        Pam::Debian,
+    );
     let s = g.wait_for("login: ");
     assert!(s.contains("F12 power off") && !s.contains("reboot"), "{s}");
     g.keys(&["F2"]);
@@ -558,11 +720,14 @@ fn a_desktop_entry_session_gets_its_xdg_variables_and_is_remembered() {
     g.wait_for("Session: Fake Wayland");
     g.line("alice");
     g.wait_for("Password: ");
-    g.line("secret1");
+    g.line("alice-pw-1");
+    // Sent in start_session: the command (each word intact through greetd's sh -c) and the env.
     let xdg = wait_file(&work.path().join("xdg.marker"));
-    assert_eq!(xdg.trim(), "wayland Fake Fake:wlroots --flag");
-    g.wait_for("Session ended (exit status 0).");
+    assert_eq!(xdg.trim(), "wayland Fake Fake:wlroots --flag two words");
     assert!(work.read("tui-state").contains("session alice fake\n"));
+    // The next greeter preselects it, and the power key works as the greeter user.
+    g.exited(1);
+    g.wait_for("Session: Fake Wayland");
     g.keys(&["F12"]);
     g.wait_for("Power off this machine?");
     g.keys(&["Enter"]);
@@ -570,42 +735,60 @@ fn a_desktop_entry_session_gets_its_xdg_variables_and_is_remembered() {
 }
 
 #[test]
-fn sighup_at_the_user_field_restores_the_terminal() {
+fn the_login_shell_session_runs_the_accounts_shell() {
     let work = Work::new();
-    work.service("accounts", &[]);
-    let g = Greeter::start(&work, "sighup", (100, 30), "", &session_cmd(&work, "0", 0));
-    g.wait_for("login: ");
-    g.signal(g.pid(), nix::sys::signal::Signal::SIGHUP);
-    let (code, s) = g.wait_exit();
-    assert_eq!(code, 129, "{s}");
-    assert!(s.contains("TTY=cooked"), "{s}");
-}
-
-#[test]
-fn escape_at_a_prompt_cancels_the_login_and_opens_nothing() {
-    let work = Work::new();
-    work.service("accounts", &[]);
-    let g = Greeter::start(&work, "escape", (100, 30), "", &session_cmd(&work, "0", 0));
-    g.wait_for("login: ");
+    let only_shell = "[sessions]\nwayland_dirs = []\nxsession_dirs = []";
+    let g = Greeter::start(&work, "shell", (100, 30), only_shell, &[], Pam::Debian);
+    let s = g.wait_for("login: ");
+    assert!(s.contains("Session: Shell"), "{s}");
     g.line("alice");
     g.wait_for("Password: ");
-    g.type_text("secr");
-    g.keys(&["Escape"]);
-    let s = g.wait_for("Login cancelled.");
-    assert!(s.contains("login: alice") && !s.contains("Password"), "{s}");
-    let rec = work.record();
-    assert_eq!(count(&rec, "open_session") + count(&rec, "setcred"), 0, "{rec:?}");
-    g.keys(&["Enter"]);
-    g.wait_for("Password: ");
-    g.line("secret1");
-    assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
+    g.line("alice-pw-1");
+    g.exited(1);
+    // (The shell's prompt goes to greetd's stderr, a file here.)
+    g.line("echo \"SHELL-IS $0 $XDG_SESSION_TYPE\"; exit");
+    g.wait_for("SHELL-IS /bin/bash tty");
 }
 
 #[test]
-fn a_hung_up_terminal_ends_the_greeter_and_its_login() {
+fn hidden_user_names_are_neither_shown_nor_stored() {
     let work = Work::new();
-    work.service("accounts", &[]);
-    let g = Greeter::start(&work, "hangup", (100, 30), "", &session_cmd(&work, "0", 0));
+    std::fs::write(work.path().join("tui-state"), "user bob\nsession bob shell\n").unwrap();
+    let g = Greeter::start(
+        &work,
+        "hidden",
+        (100, 30),
+        "hide_user_names = true",
+        &session_cmd(&work, "0", 0),
+        Pam::Debian,
+    );
+    let s = g.wait_for("login: ");
+    assert!(!s.contains("bob"), "{s}");
+    g.line("alice");
+    g.wait_for("Password: ");
+    g.line("alice-pw-1");
+    assert_eq!(wait_file(&work.path().join("session.marker")).trim(), "ran");
+    g.exited(1);
+    let s = g.wait_for("login: ");
+    assert!(!s.contains("alice"), "{s}");
+    let state = work.read("tui-state");
+    assert!(
+        !state.contains("alice") && !state.contains("bob"),
+        "no user name in the state file: {state:?}"
+    );
+}
+
+#[test]
+fn a_hung_up_terminal_ends_the_greeter() {
+    let work = Work::new();
+    let g = Greeter::start(
+        &work,
+        "hangup",
+        (100, 30),
+        "",
+        &session_cmd(&work, "0", 0),
+        Pam::Debian,
+    );
     g.wait_for("login: ");
     g.line("alice");
     g.wait_for("Password: ");
@@ -623,8 +806,111 @@ fn a_hung_up_terminal_ends_the_greeter_and_its_login() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let rec = work.record();
-    assert_eq!(count(&rec, "open_session"), 0, "{rec:?}");
+}
+
+// ---- the binary on its own ---------------------------------------------------------------------
+
+/// Runs vestibule-tui as `nobody` with `env` (nothing else of the test's environment but PATH).
+fn unprivileged(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    require_root();
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(binary("vestibule-tui"))
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(env.iter().copied())
+        .output()
+        .expect("setpriv")
+}
+
+#[test]
+fn a_bad_config_is_refused_with_file_line_and_reason() {
+    let work = Work::new();
+    let path = work.path().join("config.toml");
+    std::fs::write(&path, "[greeter]\nmask = \"*\"\nmaks = \"#\"\n").unwrap();
+    let out = unprivileged(
+        &["--config", path.to_str().unwrap()],
+        &[("GREETD_SOCK", "/nonexistent")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:3:1: unknown field `maks`", path.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_greeter_refuses_root_and_needs_a_daemon() {
+    let work = Work::new();
+    let path = work.path().join("config.toml");
+    std::fs::write(&path, "[greeter]\n").unwrap();
+    require_root();
+    let out = Command::new(binary("vestibule-tui"))
+        .args(["--config", path.to_str().unwrap()])
+        .env("GREETD_SOCK", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "vestibule-tui: the greeter must not run as root; run it under vestibuled or greetd as \
+         the greeter user\n"
+    );
+    let out = unprivileged(&["--config", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("vestibule-tui: GREETD_SOCK is not set"), "{err}");
+    // The flags that belong to the daemon now are not the greeter's.
+    for flag in [
+        "--pam-confdir",
+        "--max-tries",
+        "--fail-delay-ms",
+        "--agent-bus",
+        "--user",
+    ] {
+        let out = unprivileged(&[flag, "x"], &[("GREETD_SOCK", "/nonexistent")]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+    }
+}
+
+#[test]
+fn the_greeter_binary_links_no_libpam() {
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(binary("vestibule-tui"))
+        .output()
+        .expect("readelf (binutils)");
+    assert!(out.status.success());
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+    assert!(!needed.is_empty(), "readelf shows no NEEDED entries: {dynamic}");
+    assert!(
+        needed.iter().all(|l| !l.contains("libpam")),
+        "vestibule-tui links libpam: {needed:?}"
+    );
+    // The line mode that does link it is another binary.
+    let login = Command::new("readelf")
+        .arg("-d")
+        .arg(binary("vestibule-login"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&login.stdout).contains("libpam.so"));
+}
+
+#[test]
+fn plain_runs_the_line_mode_binary() {
+    let out = Command::new(binary("vestibule-tui"))
+        .args(["--plain", "--version"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("vestibule-login "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// Python helpers for a real Linux VT: inject input (TIOCSTI), set the keyboard flags
@@ -681,7 +967,8 @@ fn vt_wait(vt: &str, needle: &str, present: bool) -> String {
     }
 }
 
-/// On a real Linux console: TERM=linux drawing and the Caps Lock warning (KDGKBLED). Runs on the
+/// On a real Linux console, under greetd: TERM=linux drawing and the Caps Lock warning
+/// (KDGKBLED). Runs on the
 /// first virtual terminal nobody has open (VT_OPENQRY), or on VESTIBULE_TEST_VT, and never
 /// switches to it: the screen is read from /dev/vcsaN and /dev/vcsuN, keys are pushed with
 /// TIOCSTI and the keyboard LEDs set with KDSKBLED, none of which needs it in the foreground.
@@ -694,16 +981,9 @@ fn on_a_linux_vt_caps_lock_is_warned_about() {
     let vt = std::env::var("VESTIBULE_TEST_VT").unwrap_or_else(|_| vt_tool(&["0", "free"]).trim().to_owned());
     assert!(vt.parse::<u32>().is_ok_and(|n| n > 0), "no free VT: {vt:?}");
     let work = Work::new();
-    work.service("accounts", &[]);
-    let dir = work.path();
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "[greeter]\nissue_file = \"\"\nstate_file = \"{}/tui-state\"\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
+    let dir = work.path().to_path_buf();
+    let marker = format!("echo ran > {}/session.marker", dir.display());
+    let script = prepare(&work, "", &["sh".into(), "-c".into(), marker], Pam::Debian);
     let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -715,26 +995,14 @@ fn on_a_linux_vt_caps_lock_is_warned_about() {
         assert!(start.elapsed() < WAIT, "/dev/vcsu{vt} did not appear");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut child = sandboxed(
-        &work,
-        &[
-            binary("vestibule-tui").display().to_string(),
-            "--config".into(),
-            dir.join("config.toml").display().to_string(),
-            "--pam-confdir".into(),
-            work.pam_dir().display().to_string(),
-            "--".into(),
-            "sh".into(),
-            "-c".into(),
-            format!("echo ran > {}/session.marker", dir.display()),
-        ],
-    )
-    .env("TERM", "linux")
-    .stdin(tty.try_clone().unwrap())
-    .stdout(tty)
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    // greetd on the VT as its standard input and output (`vt = "none"`: it never switches).
+    let mut child = sandboxed(&work, &[script.display().to_string()])
+        .env("TERM", "linux")
+        .stdin(tty.try_clone().unwrap())
+        .stdout(tty)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     vt_wait(&vt, "login:", true);
     vt_tool(&[&vt, "type", "alice\\r"]);
     vt_wait(&vt, "Password:", true);
@@ -743,11 +1011,19 @@ fn on_a_linux_vt_caps_lock_is_warned_about() {
     assert!(s.contains('┌') && s.contains('┘'), "{s}");
     vt_tool(&[&vt, "leds", "0"]);
     vt_wait(&vt, "Caps Lock is on", false);
-    vt_tool(&[&vt, "type", "secret1\\r"]);
+    vt_tool(&[&vt, "type", "alice-pw-1\\r"]);
     assert_eq!(wait_file(&dir.join("session.marker")).trim(), "ran");
-    vt_wait(&vt, "Session ended", true);
+    // The session ended at once; greetd's next greeter remembers alice.
+    let log = || std::fs::read_to_string(dir.join("greeter.log")).unwrap_or_default();
+    assert!(wait_file(&dir.join("greeter.log")).starts_with("EXIT=0 "));
+    vt_wait(&vt, "login: alice", true);
     vt_tool(&[&vt, "type", "\\x03"]);
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    // greetd ends once its greeter quits without a session.
+    child.wait().unwrap();
+    assert!(
+        log().lines().nth(1).is_some_and(|l| l.starts_with("EXIT=130 ")),
+        "{}",
+        log()
+    );
     vt_tool(&[&vt, "release"]);
 }

@@ -25,6 +25,9 @@ pub use machine::{Machine, Mode, Report, Step, ToClient, CANCELLED, LOGIN_INCORR
 
 use crate::PamEvent;
 
+/// How long [`Login::stop`] waits for the daemon to answer `cancel_session`.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// The daemon's socket, from `GREETD_SOCK`.
 pub fn socket_from_env() -> Result<PathBuf, String> {
     match std::env::var_os("GREETD_SOCK") {
@@ -92,9 +95,19 @@ pub struct Login {
 }
 
 impl Login {
-    /// Ends the login now: the connection is shut down (the daemon cancels its side) and the
-    /// thread joined.
+    /// Ends the login: asks for `cancel_session` (greetd keeps a session being set up across a
+    /// closed connection, and refuses the next `create_session` while it exists), waits for it
+    /// briefly, then shuts the connection down — so a daemon that does not answer cannot hold
+    /// the greeter — and joins the thread.
     pub fn stop(mut self) {
+        let _ = self.to.send(ToClient::Cancel);
+        let deadline = std::time::Instant::now() + STOP_GRACE;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.from.recv_timeout(left) {
+                Ok(Report::Event(PamEvent::Failed(_))) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
         self.shutdown();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
