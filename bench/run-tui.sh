@@ -6,12 +6,13 @@
 # hits both alike. Both run in a fresh 100x30 pty per run (bench/tui_first_frame.py says how a
 # frame is detected) with the same /etc/issue-style text and a clock.
 #
-# tuigreet needs greetd's socket at start-up. greetd itself (Debian's 0.9) is not used: it must own
-# a virtual terminal (it opens and activates [terminal] vt, and is meant to run as a system service
-# under systemd), which would take over this machine's console; tuigreet only connects to
-# $GREETD_SOCK at start and sends nothing until a user name is submitted, so a listening Unix
-# socket is all it needs to reach its login card — the closest thing that can run here, and it
-# does not change what is measured (start-up, first frame, idle memory).
+# Both are greeter-protocol clients: they run as an unprivileged user (vestibule-tui refuses
+# root; as root, this script runs both as nobody through the same setpriv wrapper) and need
+# greetd's socket in $GREETD_SOCK. greetd itself (Debian's 0.9) is not used here: the bench
+# measures the greeters alone, and neither sends anything before a user name is submitted
+# (tuigreet connects at start-up, vestibule-tui only when a login starts), so a listening Unix
+# socket is all they need to reach their login card. That does not change what is measured
+# (start-up, first frame, idle memory).
 #
 # Usage: bench/run-tui.sh   Tunables: RUNS=30 IDLE=1  Output: Markdown on stdout and in
 # bench/out/tui-results.md; raw per-run lines in bench/out/tui-runs.tsv.
@@ -33,6 +34,11 @@ if [ ! -x "$TUIGREET" ] || ! "$TUIGREET" --version 2>/dev/null | grep -q '0\.10\
 fi
 
 work=$(mktemp -d /tmp/vestibule-bench-tui.XXXXXX)
+chmod 755 "$work"
+as_greeter=()
+if [ "$(id -u)" -eq 0 ]; then
+	as_greeter=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+fi
 stub=
 cleanup() { [ -n "$stub" ] && kill "$stub" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
@@ -43,9 +49,10 @@ issue_file = "$work/issue"
 state_file = "$work/state"
 CONFIG
 python3 - "$work/greetd.sock" <<'PY' &
-import socket, sys, threading
+import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)  # the greeters run as another user
 s.listen(64)
 held = []
 while True:
@@ -58,10 +65,11 @@ for _ in $(seq 100); do [ -S "$work/greetd.sock" ] && break; sleep 0.02; done
 : >"$OUT/tui-runs.tsv"
 for i in $(seq "$RUNS"); do
 	python3 bench/tui_first_frame.py --label vestibule-tui --marker "login:" --runs 1 --idle "$IDLE" \
-		-- target/release/vestibule-tui --config "$work/config.toml" | sed "s/\t1\t/\t$i\t/" >>"$OUT/tui-runs.tsv"
+		--env "GREETD_SOCK=$work/greetd.sock" \
+		-- "${as_greeter[@]}" target/release/vestibule-tui --config "$work/config.toml" | sed "s/\t1\t/\t$i\t/" >>"$OUT/tui-runs.tsv"
 	python3 bench/tui_first_frame.py --label "tuigreet 0.10.2" --marker "Username" --runs 1 --idle "$IDLE" \
 		--env "GREETD_SOCK=$work/greetd.sock" \
-		-- "$TUIGREET" --time --issue --cmd /bin/sh | sed "s/\t1\t/\t$i\t/" >>"$OUT/tui-runs.tsv"
+		-- "${as_greeter[@]}" "$TUIGREET" --time --issue --cmd /bin/sh | sed "s/\t1\t/\t$i\t/" >>"$OUT/tui-runs.tsv"
 done
 
 python3 - "$OUT/tui-runs.tsv" "$RUNS" "$IDLE" <<'PY' | tee "$OUT/tui-results.md"
