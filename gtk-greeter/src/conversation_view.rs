@@ -1,13 +1,15 @@
 //! Draws a [`Card`] with GTK widgets and turns what the user typed into answers.
 //!
 //! Hidden prompts get a `gtk::PasswordEntry` (GTK keeps its text in non-pageable memory and wipes
-//! it), visible prompts a `gtk::Entry`; PAM's info and error texts sit between them in PAM's order.
+//! it; the answer is copied from there straight into a `Secret`, never into a `GString`), visible
+//! prompts a `gtk::Entry`; PAM's info and error texts sit between them in PAM's order.
 //! Every control carries an accessible label taken from the prompt itself, so a screen reader
 //! reads what PAM asked. Enter moves to the next field and submits from the last one.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use gtk::glib::translate::ToGlibPtr;
 use gtk::prelude::*;
 use vestibule_core::{Secret, MAX_SECRET_BYTES};
 
@@ -188,9 +190,7 @@ impl CardView {
             match f {
                 None => out.push(None),
                 Some(w) => {
-                    let editable = w.clone().dynamic_cast::<gtk::Editable>().ok();
-                    let text = editable.as_ref().map(|e| e.text()).unwrap_or_default();
-                    let secret = Secret::from_bytes(text.as_bytes()).map_err(|_| {
+                    let secret = read_answer(w).map_err(|_| {
                         format!("An answer can be at most {} bytes long.", MAX_SECRET_BYTES - 1)
                     })?;
                     out.push(Some(secret));
@@ -226,6 +226,42 @@ impl CardView {
         let first = self.fields.borrow().iter().flatten().next().cloned();
         first.map(|w| w.grab_focus()).unwrap_or(false)
     }
+}
+
+/// The buffer behind a field: for a `PasswordEntry`, GTK's password buffer (its text in
+/// non-pageable memory, wiped when changed or freed), reached through the entry's `GtkText`.
+fn buffer_of(w: &gtk::Widget) -> Option<gtk::EntryBuffer> {
+    if let Some(e) = w.downcast_ref::<gtk::Entry>() {
+        return Some(e.buffer());
+    }
+    let delegate = w.downcast_ref::<gtk::PasswordEntry>()?.delegate()?;
+    Some(delegate.downcast::<gtk::Text>().ok()?.buffer())
+}
+
+/// A field's text, copied from GTK's buffer straight into a [`Secret`]. `Editable::text` and
+/// `EntryBuffer::text` would hand back a `GString`: a copy of the password on the heap, freed
+/// without being wiped. Here no other copy is ever made.
+fn read_answer(w: &gtk::Widget) -> Result<Secret, vestibule_core::SecretError> {
+    let Some(buffer) = buffer_of(w) else {
+        return Ok(Secret::new());
+    };
+    let len = buffer.bytes();
+    if len == 0 {
+        return Ok(Secret::new());
+    }
+    // SAFETY: gtk_entry_buffer_get_text returns the buffer's own text (not a copy: GTK documents
+    // it as owned by the buffer and valid until the buffer changes), `len` bytes long
+    // (gtk_entry_buffer_get_bytes). The buffer is alive (`buffer` holds a reference) and nothing
+    // changes it while this code, on GTK's only thread, reads it; the slice ends before any
+    // further GTK call.
+    let text = unsafe {
+        let ptr = gtk::ffi::gtk_entry_buffer_get_text(buffer.to_glib_none().0);
+        if ptr.is_null() {
+            return Ok(Secret::new());
+        }
+        std::slice::from_raw_parts(ptr.cast::<u8>(), len)
+    };
+    Secret::from_bytes(text)
 }
 
 fn note_label(note: &Note) -> gtk::Label {
