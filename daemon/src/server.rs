@@ -231,6 +231,8 @@ pub struct Daemon {
     phase: Phase,
     deaths: VecDeque<Instant>,
     restart_at: Option<Instant>,
+    /// Why the daemon is stopping on its own (the terminal went away), if it is.
+    fatal: Option<String>,
 }
 
 /// The name of the socket's directory for a terminal: `greeter-tty1`, `greeter-pts-3`.
@@ -371,6 +373,7 @@ impl Daemon {
             phase: Phase::Greeter,
             deaths: VecDeque::new(),
             restart_at: None,
+            fatal: None,
         })
     }
 
@@ -389,7 +392,10 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&self.socket);
         tracing::info!("vestibuled stopped");
-        Ok(())
+        match self.fatal {
+            Some(why) => Err(ServerError::Setup(why)),
+            None => Ok(()),
+        }
     }
 
     /// One round of the loop: poll, then handle what happened.
@@ -725,7 +731,12 @@ impl Daemon {
             .status();
         match status {
             Ok(s) if s.success() => tracing::debug!(action, tty = %tty.display(), "terminal done"),
-            Ok(s) => tracing::warn!(action, tty = %tty.display(), status = %s, "terminal helper failed"),
+            Ok(s) if self.own => {
+                tracing::warn!(action, tty = %tty.display(), status = %s, "terminal helper failed")
+            }
+            Ok(s) => {
+                tracing::info!(action, tty = %tty.display(), status = %s, "the terminal could not be reset")
+            }
             Err(e) => tracing::warn!(action, error = %e, "cannot run the terminal helper"),
         }
     }
@@ -763,6 +774,14 @@ impl Daemon {
 
     fn start_greeter(&mut self) {
         if self.greeter.is_some() || matches!(self.phase, Phase::ShuttingDown { .. }) {
+            return;
+        }
+        if let Some(tty) = self.tty.as_ref().filter(|t| !t.exists()) {
+            // A pseudo-terminal whose other end closed: nothing can ever log in here again.
+            let why = format!("the terminal {} is gone", tty.display());
+            tracing::error!("{why}; stopping");
+            self.fatal = Some(why);
+            self.shutdown(Signal::SIGHUP);
             return;
         }
         self.revoke_tty();
@@ -1160,7 +1179,17 @@ fn log_reply(id: u64, r: &Response) {
         } => {
             tracing::debug!(id, ?auth_message_type, "auth_message sent")
         }
-        other => tracing::debug!(id, response = ?std::mem::discriminant(other), "response sent"),
+        Response::Success => tracing::debug!(id, "success sent"),
+        Response::Welcome { version } => tracing::debug!(id, version, "x_vestibule_welcome sent"),
+        Response::Conversation { messages, context } => {
+            tracing::debug!(
+                id,
+                messages = messages.len(),
+                ?context,
+                "x_vestibule_conversation sent"
+            )
+        }
+        Response::FailDelay { ms } => tracing::debug!(id, ms, "x_vestibule_fail_delay sent"),
     }
 }
 
