@@ -97,7 +97,7 @@ impl Setup {
     /// with `password` after its cases.
     pub fn hostile(work: &Work, user: &str, password: &str) -> Setup {
         Setup::greeter(format!(
-            "python3 {} {} {user} {password}",
+            "/usr/bin/python3 {} {} {user} {password}",
             fixtures().join("hostile_greeter.py").display(),
             work.path().display()
         ))
@@ -128,9 +128,13 @@ pub fn session_command(work: &Work) -> PathBuf {
 }
 
 fn write_executable(path: &Path, text: &str) {
+    write_mode(path, text, 0o755);
+}
+
+fn write_mode(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     fs::write(path, text).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A TOML basic string.
@@ -217,6 +221,10 @@ impl<'w> Vestibuled<'w> {
         work.service_as("daemon-greeter", "vestibule-greeter", &[]);
         work.service_as("daemon-autologin", "vestibule-autologin", &[]);
         session_command(work);
+        // Appended to by every user's session.
+        for shared in ["sessions.log", "linger.log"] {
+            write_mode(&dir.join(shared), "", 0o666);
+        }
 
         let greeter = format!(
             "{} {} {}",
@@ -311,10 +319,12 @@ impl<'w> Vestibuled<'w> {
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         format!(
-            "--- screen:\n{}\n--- daemon.log (last 40 lines):\n{}\n--- greeters.log:\n{}--- record.log:\n{}",
+            "--- screen:\n{}\n--- daemon.log (last 40 lines):\n{}\n--- greeters.log:\n{}--- sessions.log:\n{}\
+             --- record.log:\n{}",
             self.tmux.screen(),
             tail.join("\n"),
             self.work.read("greeters.log"),
+            self.work.read("sessions.log"),
             self.work.read("record.log"),
         )
     }
@@ -348,11 +358,9 @@ impl<'w> Vestibuled<'w> {
             .collect()
     }
 
-    /// Waits for the `n`th greeter (1-based) to start and clear the screen.
+    /// Waits for the `n`th greeter (1-based) to start (its line in greeters.log).
     pub fn wait_greeter(&self, n: usize) -> GreeterInfo {
-        let g = self.wait_until(&format!("greeter {n}"), || self.greeters().into_iter().nth(n - 1));
-        self.wait_screen(&format!("GREETER-{n}"));
-        g
+        self.wait_until(&format!("greeter {n}"), || self.greeters().into_iter().nth(n - 1))
     }
 
     /// Asserts that greeter `g` runs as the greeter user, never root: what it logged and every
@@ -386,7 +394,9 @@ impl<'w> Vestibuled<'w> {
     /// Waits for the `n`th greeter, agreety, to ask for the user name.
     pub fn agreety_login_prompt(&self, n: usize) -> GreeterInfo {
         let g = self.wait_greeter(n);
-        self.wait_screen("login: ");
+        // agreety does not clear the screen: greeter.sh's banner stays above its prompt.
+        self.wait_screen(&format!("GREETER-{n}"));
+        self.wait_screen("login:");
         g
     }
 
@@ -445,11 +455,28 @@ impl<'w> Vestibuled<'w> {
         alive(self.pid())
     }
 
-    /// The `vestibule-worker` processes under this daemon (other tests run daemons too).
+    /// Every `vestibule-worker` under this daemon (other tests run daemons too): the greeter's
+    /// own PAM session (`vestibule-worker greeter`) and the logins' (`vestibule-worker login`).
     pub fn workers(&self) -> Vec<u32> {
         descendants(self.pid())
             .into_iter()
             .filter(|&p| crate::exe(p).ends_with("/vestibule-worker"))
+            .collect()
+    }
+
+    /// The login workers under this daemon (`vestibule-worker login`).
+    pub fn login_workers(&self) -> Vec<u32> {
+        self.workers_of_kind("login")
+    }
+
+    /// The workers of one kind (`login`, `greeter`) under this daemon.
+    pub fn workers_of_kind(&self, kind: &str) -> Vec<u32> {
+        descendants(self.pid())
+            .into_iter()
+            .filter(|&p| {
+                crate::exe(p).ends_with("/vestibule-worker")
+                    && argv(p).get(1).map(String::as_str) == Some(kind)
+            })
             .collect()
     }
 }
@@ -489,6 +516,16 @@ impl Drop for KillOnDrop {
 pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
         .unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
+}
+
+/// A process's command line.
+pub fn argv(pid: u32) -> Vec<String> {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// Pids of every running `vestibule-worker`.

@@ -61,7 +61,7 @@ fn hostile_greeters_get_errors_or_are_dropped_and_the_daemon_stays_up() {
         "--reuid=alice",
         "--regid=alice",
         "--init-groups",
-        "python3",
+        "/usr/bin/python3",
         &script,
         "--connect",
         &g.sock,
@@ -79,5 +79,9 @@ fn hostile_greeters_get_errors_or_are_dropped_and_the_daemon_stays_up() {
     assert_eq!(opened.len(), 1, "only erin's session opened: {records:?}");
     assert_eq!(opened[0].user, "erin");
     assert_eq!(count(&records, "close_session"), 1, "{records:?}");
-    assert!(d.workers().is_empty(), "workers left: {:?}", d.workers());
+    assert!(
+        d.login_workers().is_empty(),
+        "workers left: {:?}",
+        d.login_workers()
+    );
 }

@@ -65,7 +65,7 @@ fn pam_limits_and_loginuid_stay_with_each_login_in_a_worker_of_its_own() {
         "pam_limits did not reach alice's session: {alice:?}"
     );
     assert_eq!(alice.get("loginuid"), d.uid("alice").to_string(), "{alice:?}");
-    let w1 = d.workers();
+    let w1 = d.login_workers();
     assert_eq!(w1.len(), 1, "one worker for alice's login: {w1:?}");
     assert_eq!(nofile_limit(daemon), limits, "pam_limits changed the daemon");
     assert_eq!(
@@ -84,7 +84,7 @@ fn pam_limits_and_loginuid_stay_with_each_login_in_a_worker_of_its_own() {
         "alice's limit reached erin's session: {erin:?}"
     );
     assert_eq!(erin.get("loginuid"), d.uid("erin").to_string(), "{erin:?}");
-    let w2 = d.workers();
+    let w2 = d.login_workers();
     assert_eq!(w2.len(), 1, "one worker for erin's login: {w2:?}");
     assert_ne!(w1, w2, "erin's login ran in alice's worker");
     assert!(!alive(w1[0]), "alice's worker {} outlived her session", w1[0]);
@@ -96,6 +96,6 @@ fn pam_limits_and_loginuid_stay_with_each_login_in_a_worker_of_its_own() {
     );
     d.end_session("erin");
     d.wait_until("no worker after the last session", || {
-        d.workers().is_empty().then_some(())
+        d.login_workers().is_empty().then_some(())
     });
 }

@@ -105,7 +105,7 @@ fn a_wrong_password_gets_login_incorrect_and_the_next_try_logs_in() {
     d.wait_screen("Login incorrect");
     // agreety asks again in the same greeter.
     d.wait_until("a second login prompt", || {
-        (d.tmux.screen().matches("login: ").count() >= 2).then_some(())
+        (d.tmux.screen().matches("login:").count() >= 2).then_some(())
     });
     d.tmux.line("alice");
     d.wait_until("a second password prompt", || {
