@@ -30,6 +30,7 @@ fn hostile_greeters_get_errors_or_are_dropped_and_the_daemon_stays_up() {
         );
     }
     let log = work.read("hostile.log");
+    eprintln!("hostile.log:\n{log}");
     let lines: Vec<&str> = log.lines().collect();
     for (case, line) in CASES.iter().zip(&lines) {
         let mut words = line.split_whitespace();
