@@ -123,3 +123,40 @@ fn a_killed_daemon_leaves_the_session_running_and_its_pam_session_is_closed_at_i
     d.end_session("alice");
     d.wait_until("alice's PAM session closed", || (closes() == 1).then_some(()));
 }
+
+#[test]
+fn a_greeter_killed_mid_conversation_takes_its_login_with_it() {
+    let work = vestibule_e2e::Work::new();
+    let d = Vestibuled::start(&work, "smoke-kill-greeter", Setup::agreety(&work));
+    let g1 = d.wait_greeter(1);
+    d.wait_screen("login:");
+    d.tmux.line("alice");
+    d.wait_screen("Password:");
+    // The greeter's worker and alice's login worker.
+    d.wait_until("two workers", || (d.workers().len() == 2).then_some(()));
+    signal(g1.pid, nix::sys::signal::Signal::SIGKILL);
+    let g2 = d.wait_greeter(2);
+    d.wait_screen("login:");
+    // Only the new greeter's worker is left: the abandoned login's worker is gone.
+    d.wait_until("the abandoned login's worker gone", || {
+        (d.workers().len() == 1).then_some(())
+    });
+    let opened = work
+        .record()
+        .iter()
+        .filter(|r| r.function == "open_session")
+        .count();
+    assert_eq!(opened, 0, "{:?}", work.record());
+    let greeter_log = work.read("greeter-record.log");
+    let count = |f: &str| greeter_log.lines().filter(|l| l.starts_with(f)).count();
+    assert_eq!(
+        (count("open_session "), count("close_session ")),
+        (2, 1),
+        "{greeter_log}"
+    );
+    d.tmux.line("erin");
+    d.wait_screen("Password:");
+    d.tmux.line("erin-pw-1");
+    assert_eq!(d.session("erin").get("user"), "erin");
+    assert_ne!(g2.pid, g1.pid);
+}
