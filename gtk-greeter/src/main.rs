@@ -1,5 +1,6 @@
 //! `vestibule-gtk`: the desktop greeter, and with `--lock` / `--lock-daemon` the lock screen.
 
+mod agent_gate;
 mod agent_watch;
 mod bridge;
 mod card;

@@ -347,6 +347,143 @@ fn the_lock_daemon_locks_on_the_agents_signal_and_a_killed_locker_is_replaced_at
     drop(leader);
 }
 
+/// `dbus-send --type=signal` of the agent's `member` with `args`, as nobody or as root: anyone
+/// on the bus trying to pass for the agent.
+fn forge_signal(bus: &PrivateBus, as_nobody: bool, member: &str, args: &[&str]) {
+    let mut cmd = if as_nobody {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "dbus-send"]);
+        c
+    } else {
+        Command::new("dbus-send")
+    };
+    cmd.arg(format!("--bus={}", bus.address))
+        .args(["--type=signal", "/org/vestibule/SessionAgent1"])
+        .arg(format!("org.vestibule.SessionAgent1.{member}"))
+        .args(args);
+    let out = cmd.output().expect("dbus-send");
+    assert!(out.status.success(), "dbus-send {member}: {out:?}");
+}
+
+/// Every signal on the agent's interface this connection is sent, whoever sent it:
+/// (sender's unique name, member).
+fn listen_to_agent_signals(
+    client: &vestibule_agent::client::Client,
+) -> std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> {
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface("org.vestibule.SessionAgent1")
+        .unwrap()
+        .build();
+    let messages =
+        zbus::blocking::MessageIterator::for_match_rule(rule, client.connection(), Some(64)).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = seen.clone();
+    std::thread::spawn(move || {
+        for m in messages.flatten() {
+            let h = m.header();
+            let sender = h.sender().map(|s| s.to_string()).unwrap_or_default();
+            let member = h.member().map(|s| s.to_string()).unwrap_or_default();
+            into.lock().unwrap().push((sender, member));
+        }
+    });
+    seen
+}
+
+/// Another user's forged `Unlock` and `SessionRemoved` never reach anyone (the shipped policy
+/// refuses them), and root's — root not being the agent — reach the lock daemon, which ignores
+/// them: the screen stays covered, and only the password unlocks it.
+#[test]
+fn forged_unlock_and_session_removed_signals_leave_the_screen_covered() {
+    let work = Work::new();
+    work.service("permit", &[("RECORD", "")]);
+    work.service_as("lock-accounts", "vestibule-lock", &[]);
+    let mut x = Xvfb::start(640, 480);
+    x.backdrop("ff00ff");
+    let bus = AgentBus::start(&work, "");
+    let client = bus.bus.client();
+    let leader = Reaped::spawn(Command::new("sleep").arg("600").process_group(0));
+    let id = client
+        .register(&NewSession {
+            user: "root".into(),
+            uid: 0,
+            display: x.display.clone(),
+            service: "vestibule".into(),
+            leader: leader.id(),
+            supervisor: std::process::id(),
+            class: "user".into(),
+            ..NewSession::default()
+        })
+        .unwrap();
+    let mut daemon = gtk_as_root(
+        &work,
+        &x,
+        &["--lock-daemon", "--session", &id, "--agent-bus", &bus.bus.address],
+    );
+    daemon.wait("no windows");
+    let listener = bus.bus.client();
+    let seen = listen_to_agent_signals(&listener);
+    client.lock(&id).unwrap();
+    daemon.wait_focus("password-entry");
+    assert_covered(&x, &work, "locked");
+    let path = format!("objpath:/org/vestibule/SessionAgent1/session/{id}");
+    let id_arg = format!("string:{id}");
+
+    // uid 65534: refused by the bus, so nobody even hears it.
+    forge_signal(&bus.bus, true, "Unlock", &[&id_arg]);
+    forge_signal(&bus.bus, true, "SessionRemoved", &[&id_arg, &path]);
+    // root, who is not the agent: delivered, and ignored by the lock daemon.
+    forge_signal(&bus.bus, false, "Unlock", &[&id_arg]);
+    forge_signal(&bus.bus, false, "SessionRemoved", &[&id_arg, &path]);
+    let start = Instant::now();
+    while seen.lock().unwrap().iter().filter(|(_, m)| m != "Lock").count() < 2 {
+        assert!(
+            start.elapsed() < LIMIT,
+            "root's forged signals never arrived: {:?}",
+            seen.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let forged: Vec<(String, String)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, m)| m != "Lock")
+        .cloned()
+        .collect();
+    assert_eq!(
+        forged.len(),
+        2,
+        "only root's two forgeries were delivered: {forged:?}"
+    );
+    assert!(
+        daemon.still_running(),
+        "a forged SessionRemoved ended the lock screen"
+    );
+    assert_covered(&x, &work, "after-forgeries");
+    assert_eq!(client.get(&id).unwrap().state, "locked");
+    let log = fs::read_to_string(&daemon.probe).unwrap_or_default();
+    assert!(
+        focused(&log).is_some_and(|l| l.starts_with("password-entry")),
+        "{log}"
+    );
+
+    // The password still unlocks, and the agent hears of it.
+    x.type_text("toor-pw-1");
+    x.key("Return");
+    let start = Instant::now();
+    while client.get(&id).unwrap().state != "active" {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the agent never heard of the unlock: {}",
+            work.read("agent.log")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(leader);
+}
+
 #[test]
 fn a_monitor_plugged_in_while_locked_is_covered_at_once() {
     // Under a headless sway: its outputs can be created while the lock screen runs.
