@@ -1,23 +1,23 @@
-//! Greeter mode: the desktop login window.
+//! Greeter mode: the desktop login window, a client of the login daemon.
 //!
-//! State (a [`Card`], the worker, the chosen session) lives in [`Greeter`]; GTK signals and the
-//! worker's reports call its methods, which update the state and then the widgets. PAM runs on
-//! the worker thread from `vestibule_greeter::pam_worker`, exactly as in the console greeter;
-//! the session it opens is supervised from that thread while the window is hidden, and the
-//! window comes back when the session ends.
+//! State (a [`Card`], the login in progress, the chosen session) lives in [`Greeter`]; GTK
+//! signals and the client's reports call its methods, which update the state and then the
+//! widgets. The greeter runs unprivileged and never calls PAM: each login is a conversation with
+//! `vestibuled` (or greetd) over `GREETD_SOCK`, through `vestibule_greeter::greetd_client`, the
+//! same client the console greeter uses. Once authenticated it asks for the chosen session with
+//! `start_session`, saves the state file and exits; the daemon starts the session after the
+//! greeter (and the compositor it runs in) are gone, and a fresh greeter after the session.
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use gtk::prelude::*;
 use gtk::{gdk, glib};
-use vestibule_core::{Items, TerminalMode};
 use vestibule_greeter::config::Config;
-use vestibule_greeter::pam_worker::{PamSettings, Report, ToWorker};
-use vestibule_greeter::sessions::{self, Choice, Kind};
+use vestibule_greeter::greetd_client::{Endpoint, Login, Report, ToClient};
+use vestibule_greeter::sessions::{self, Choice};
 use vestibule_greeter::state::Remembered;
 use vestibule_greeter::PamEvent;
 
@@ -32,15 +32,11 @@ const MAX_USER_CHARS: usize = 256;
 /// How the greeter was started.
 pub struct Settings {
     pub config: Config,
-    pub pam: PamSettings,
+    /// The daemon's socket and whether it offers the extension.
+    pub endpoint: Endpoint,
     /// `-- COMMAND`: offered (and preselected) as a session.
     pub command: Vec<String>,
     pub state_file: PathBuf,
-}
-
-struct Worker {
-    to: mpsc::Sender<ToWorker>,
-    handle: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The greeter's state and widgets.
@@ -58,11 +54,14 @@ pub struct Greeter {
     cancel_button: gtk::Button,
     power: Vec<(gtk::Button, Vec<String>, &'static str)>,
     armed_power: Cell<Option<usize>>,
-    worker: RefCell<Option<Worker>>,
+    /// The login in progress (its client thread), if any.
+    login: RefCell<Option<Login>>,
     remembered: RefCell<Remembered>,
     stop: RefCell<Option<Rc<StopWatch>>>,
-    /// The signal that asked us to stop while a session ran: exit once it is closed.
-    exit_after_session: Cell<Option<i32>>,
+    /// Counts logins, so reports of one that was replaced are not taken for the current one's.
+    generation: Cell<u64>,
+    /// The daemon accepted the session: the greeter is on its way out.
+    leaving: Cell<bool>,
 }
 
 impl Greeter {
@@ -198,7 +197,14 @@ impl Greeter {
         window.set_child(Some(&outer));
         window.set_default_widget(Some(&login_button));
 
-        let remembered = Remembered::load(&settings.state_file);
+        // With names hidden nothing of the old file is kept: saving it again would write the
+        // names of its `session USER ID` lines back (as in the console greeter).
+        let g = &settings.config.greeter;
+        let remembered = if g.hide_user_names || !g.remember_last_user {
+            Remembered::default()
+        } else {
+            Remembered::load(&settings.state_file)
+        };
         let greeter = Rc::new(Greeter {
             settings,
             window,
@@ -213,10 +219,11 @@ impl Greeter {
             cancel_button,
             power,
             armed_power: Cell::new(None),
-            worker: RefCell::new(None),
+            login: RefCell::new(None),
             remembered: RefCell::new(remembered),
             stop: RefCell::new(None),
-            exit_after_session: Cell::new(None),
+            generation: Cell::new(0),
+            leaving: Cell::new(false),
         });
         greeter.connect();
         greeter.prefill();
@@ -232,9 +239,10 @@ impl Greeter {
         *self.stop.borrow_mut() = Some(watch);
     }
 
-    /// A stop signal arrived while no session runs.
+    /// A stop signal arrived: a login in progress is cancelled on the wire (so the daemon
+    /// closes its worker at once), then the greeter exits.
     pub fn stop_requested(&self) {
-        self.cancel();
+        self.stop_login();
         if let Some(app) = self.window.application() {
             app.quit();
         }
@@ -372,7 +380,7 @@ impl Greeter {
     }
 
     fn preselect_session(&self) {
-        if !self.card.borrow().accepts_input() || self.worker.borrow().is_some() {
+        if !self.card.borrow().accepts_input() || self.login.borrow().is_some() {
             return;
         }
         let user = self.user_entry.text();
@@ -398,7 +406,7 @@ impl Greeter {
             Phase::Asking(_) => {
                 let answers = self.view.collect_answers(&mut self.card.borrow_mut());
                 if let Some(answers) = answers {
-                    self.send(ToWorker::Answers(answers));
+                    self.send(ToClient::Answers(answers));
                 }
                 self.refresh(false);
             }
@@ -414,31 +422,29 @@ impl Greeter {
             self.user_entry.grab_focus();
             return;
         }
-        let items = Items {
-            user: Some(user.to_owned()),
-            xdisplay: std::env::var("DISPLAY").ok(),
-            ..Items::default()
-        };
-        let login = self
-            .settings
-            .pam
-            .start(&self.settings.config.greeter, items, "vestibule-gtk");
-        let from_worker = login.from;
-        *self.worker.borrow_mut() = Some(Worker {
-            to: login.to,
-            handle: Some(login.handle),
-        });
+        self.stop_login();
+        let mut login = self.settings.endpoint.login(user);
+        // The reports go to the main loop; the Login stays here, to cancel or join it.
+        let (_, dummy) = std::sync::mpsc::channel();
+        let reports = bridge::forward(std::mem::replace(&mut login.from, dummy));
+        *self.login.borrow_mut() = Some(login);
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
         self.card.borrow_mut().start(false);
         self.refresh(false);
-        let reports = bridge::forward(from_worker);
         let me = Rc::downgrade(self);
         glib::spawn_future_local(async move {
             while let Ok(report) = reports.recv().await {
                 let Some(g) = me.upgrade() else { break };
+                if g.generation.get() != generation {
+                    return;
+                }
                 g.report(report);
             }
             if let Some(g) = me.upgrade() {
-                g.worker_gone();
+                if g.generation.get() == generation {
+                    g.login_gone();
+                }
             }
         });
     }
@@ -457,95 +463,88 @@ impl Greeter {
                 self.card.borrow_mut().failed(&reason);
                 self.refresh(false);
             }
-            Report::Event(PamEvent::SessionStarting) => self.run_session(),
-            Report::Event(PamEvent::SessionEnded(summary)) => {
-                let mut card = self.card.borrow_mut();
-                *card = Card::default();
-                card.say(Note::Info(summary));
-                drop(card);
-                if let Some(w) = self.stop.borrow().as_ref() {
-                    w.arm();
-                }
-                if let Some(code) = self.exit_after_session.get() {
-                    tracing::info!(code, "stopping after the session, as a signal asked");
-                    if let Some(app) = self.window.application() {
-                        app.quit();
-                    }
-                    return;
-                }
-                self.window.present();
-                self.refresh(false);
-                self.user_entry.grab_focus();
-            }
-            Report::Note(n) => {
-                self.card.borrow_mut().say(Note::Info(n));
-                self.refresh(false);
-            }
-            Report::Terminated(sig) => self.exit_after_session.set(Some(128 + sig as i32)),
-            Report::Unlocked => {}
+            Report::Event(PamEvent::SessionStarting) => self.request_session(),
+            // The client never reports these (the daemon runs the session).
+            Report::Event(PamEvent::SessionEnded(_)) => {}
+            Report::SessionAccepted => self.leave(),
         }
     }
 
-    /// The worker's channel closed: it ended (after a failure or a session), or died.
-    fn worker_gone(&self) {
-        if let Some(mut w) = self.worker.borrow_mut().take() {
-            if let Some(h) = w.handle.take() {
-                let _ = h.join();
-            }
+    /// The client's channel closed: the login is over (failed, cancelled or accepted), or the
+    /// connection broke.
+    fn login_gone(&self) {
+        if let Some(login) = self.login.borrow_mut().take() {
+            login.join();
+        }
+        if self.leaving.get() {
+            return;
         }
         let active = !matches!(self.card.borrow().phase, Phase::Idle);
         if active {
             self.card.borrow_mut().failed("The login stopped unexpectedly.");
-            self.window.present();
         }
         self.refresh(false);
     }
 
-    fn run_session(&self) {
+    /// Authenticated: asks the daemon for the chosen session (it starts once we have exited).
+    fn request_session(&self) {
         let index = self.session_list.selected() as usize;
         let Some(choice) = self.choices.get(index).or(self.choices.first()) else {
-            self.send(ToWorker::Cancel);
+            self.send(ToClient::Cancel);
             return;
         };
-        let user = self.user_entry.text().trim().to_owned();
-        {
-            let g = &self.settings.config.greeter;
-            let mut r = self.remembered.borrow_mut();
-            if g.remember_last_user && !g.hide_user_names {
-                r.last_user = Some(user.clone());
-            }
-            if !g.hide_user_names {
-                r.set_session(&user, &choice.id);
-            }
-            if let Err(e) = r.save(&self.settings.state_file) {
-                tracing::warn!(error = %e, file = %self.settings.state_file.display(), "cannot save the greeter state");
-            }
-        }
-        let mut spec = choice.spec(&self.settings.config.sessions.xsession_wrapper);
-        spec.terminal = TerminalMode::Detached;
-        if matches!(choice.kind, Kind::Command | Kind::Shell) {
-            // A command runs on this display; Wayland and X11 sessions bring their own.
-            if let Ok(display) = std::env::var("DISPLAY") {
-                spec.extra_env.push(("DISPLAY".into(), display));
-            }
-        }
+        let start = choice.start_command(&self.settings.config.sessions.xsession_wrapper);
+        tracing::info!(session = %choice.id, "asking for the session");
+        self.remember(choice);
         self.card.borrow_mut().done();
+        self.refresh(false);
+        self.send(ToClient::Start {
+            cmd: start.cmd,
+            env: start.env,
+        });
+    }
+
+    /// The user and the chosen session, for the next greeter.
+    fn remember(&self, choice: &Choice) {
+        let user = self.user_entry.text().trim().to_owned();
+        let g = &self.settings.config.greeter;
+        let mut r = self.remembered.borrow_mut();
+        if g.hide_user_names || !g.remember_last_user {
+            return;
+        }
+        r.last_user = Some(user.clone());
+        r.set_session(&user, &choice.id);
+        if let Err(e) = r.save(&self.settings.state_file) {
+            tracing::warn!(error = %e, file = %self.settings.state_file.display(), "cannot save the greeter state");
+        }
+    }
+
+    /// The daemon accepted the session: exit, so the session can start (greetd's order).
+    fn leave(&self) {
+        self.leaving.set(true);
         if let Some(w) = self.stop.borrow().as_ref() {
             w.disarm();
         }
         self.window.set_visible(false);
-        self.send(ToWorker::Run(Box::new(spec)));
-    }
-
-    fn cancel(&self) {
-        if self.worker.borrow().is_some() {
-            self.send(ToWorker::Cancel);
+        if let Some(app) = self.window.application() {
+            app.quit();
         }
     }
 
-    fn send(&self, message: ToWorker) {
-        if let Some(w) = self.worker.borrow().as_ref() {
-            let _ = w.to.send(message);
+    fn cancel(&self) {
+        self.send(ToClient::Cancel);
+    }
+
+    /// Ends a login in progress and waits for its thread (cancel on the wire, then hang up).
+    fn stop_login(&self) {
+        if let Some(login) = self.login.borrow_mut().take() {
+            login.stop();
+        }
+    }
+
+    fn send(&self, message: ToClient) {
+        if let Some(login) = self.login.borrow().as_ref() {
+            let _ = login.to.send(message);
         }
     }
 

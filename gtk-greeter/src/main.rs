@@ -24,7 +24,7 @@ use gtk::glib;
 use gtk::prelude::*;
 use vestibule_core::{AuthLog, ConfigDir, Items, UnlockOptions};
 use vestibule_greeter::config::{self, Config};
-use vestibule_greeter::pam_worker::PamSettings;
+use vestibule_greeter::greetd_client::Endpoint;
 
 use crate::agent_watch::AgentEvent;
 use crate::lock::{LockScreen, LockSettings};
@@ -45,13 +45,12 @@ struct Args {
     /// Configuration file (default /etc/vestibule/config.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Read PAM service files from DIR instead of /etc/pam.d (tests, demos; refused when setuid).
+    /// Lock screen: read PAM service files from DIR instead of /etc/pam.d (tests, demos; refused
+    /// when setuid). The greeter calls no PAM: its daemon's configuration says.
     #[arg(long, value_name = "DIR")]
     pam_confdir: Option<PathBuf>,
-    /// Authentication attempts per login (greeter).
-    #[arg(long, value_name = "N")]
-    max_tries: Option<u32>,
-    /// Minimum wait after a failed attempt, in milliseconds.
+    /// Lock screen: minimum wait after a failed attempt, in milliseconds (the greeter's is the
+    /// daemon's).
     #[arg(long, value_name = "MS")]
     fail_delay_ms: Option<u64>,
     /// D-Bus address of the session agent (default $VESTIBULE_AGENT_BUS, else the system bus).
@@ -106,6 +105,17 @@ fn run(args: Args) -> Result<ExitCode, String> {
         }
         None => ConfigDir::System,
     };
+    let mode = if args.lock || args.lock_daemon {
+        Mode::Lock
+    } else {
+        Mode::Greeter
+    };
+    // The greeter is a client of the login daemon, run as its unprivileged greeter user: GTK,
+    // its modules and themes never run as root, and it has no way to log anyone in by itself.
+    let endpoint = match mode {
+        Mode::Greeter => Some(greeter_endpoint()?),
+        Mode::Lock => None,
+    };
     choose_renderer();
     // Before GTK starts its threads: they must inherit the blocked signals.
     let stop_fd = signals::block().map_err(|e| format!("cannot block signals: {e}"))?;
@@ -124,11 +134,6 @@ fn run(args: Args) -> Result<ExitCode, String> {
         .build();
     let exit = Rc::new(RefCell::new(ExitCode::SUCCESS));
     let fail_delay = Duration::from_millis(args.fail_delay_ms.unwrap_or(config.greeter.fail_delay_ms));
-    let mode = if args.lock || args.lock_daemon {
-        Mode::Lock
-    } else {
-        Mode::Greeter
-    };
     let stop_fd = RefCell::new(Some(stop_fd));
     let exit_in = exit.clone();
     let hold = RefCell::new(None);
@@ -138,15 +143,13 @@ fn run(args: Args) -> Result<ExitCode, String> {
         };
         match mode {
             Mode::Greeter => {
+                let Some(endpoint) = endpoint.clone() else {
+                    return;
+                };
                 let settings = greeter::Settings {
                     state_file: config.greeter.state_file.clone(),
                     config: config.clone(),
-                    pam: PamSettings {
-                        pam: pam.clone(),
-                        max_tries: args.max_tries,
-                        fail_delay: args.fail_delay_ms.map(Duration::from_millis),
-                        agent_bus: args.agent_bus.clone(),
-                    },
+                    endpoint,
                     command: args.command.clone(),
                 };
                 let g = greeter::Greeter::start(app, settings);
@@ -225,6 +228,19 @@ fn run(args: Args) -> Result<ExitCode, String> {
     app.run_with_args(&no_args);
     let code = *exit.borrow();
     Ok(code)
+}
+
+/// The greeter's daemon, from `GREETD_SOCK` (and `VESTIBULE_GREETER_PROTOCOL` for the
+/// extension); refuses to run as root.
+fn greeter_endpoint() -> Result<Endpoint, String> {
+    if nix::unistd::geteuid().is_root() || nix::unistd::getuid().is_root() {
+        return Err(
+            "the greeter does not run as root: vestibuled (or greetd) runs it as its \
+                    greeter user, e.g. command = \"cage -s -- vestibule-gtk\""
+                .into(),
+        );
+    }
+    Endpoint::from_env()
 }
 
 /// Draws with cairo unless GSK_RENDERER says otherwise. A login card and a lock screen are a few
