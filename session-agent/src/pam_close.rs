@@ -22,9 +22,14 @@ pub enum PamCloseError {
 
 /// The core's service for a recorded service name.
 pub fn service(name: &str) -> Option<Service> {
-    [Service::Login, Service::Lock]
-        .into_iter()
-        .find(|s| s.name() == name)
+    [
+        Service::Login,
+        Service::Lock,
+        Service::Greeter,
+        Service::Autologin,
+    ]
+    .into_iter()
+    .find(|s| s.name() == name)
 }
 
 /// Runs the close in a new transaction. Blocking (modules may do I/O): call it off the bus
@@ -65,6 +70,8 @@ mod tests {
     fn recorded_service_names_map_back_to_the_core_services() {
         assert_eq!(service("vestibule"), Some(Service::Login));
         assert_eq!(service("vestibule-lock"), Some(Service::Lock));
+        assert_eq!(service("vestibule-greeter"), Some(Service::Greeter));
+        assert_eq!(service("vestibule-autologin"), Some(Service::Autologin));
         assert_eq!(service("login"), None);
     }
 }

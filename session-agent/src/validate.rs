@@ -16,7 +16,12 @@ pub const MAX_HOST: usize = 1025;
 pub const MAX_ID: usize = 20;
 
 /// The PAM services a registered session may name: the core's hard-wired ones.
-pub const SERVICES: [&str; 2] = ["vestibule", "vestibule-lock"];
+pub const SERVICES: [&str; 4] = [
+    "vestibule",
+    "vestibule-lock",
+    "vestibule-greeter",
+    "vestibule-autologin",
+];
 
 /// Why an argument was refused; the text goes back to the caller as InvalidArgs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +40,7 @@ pub enum Invalid {
     NotCanonical,
     #[error("{what} {value} is not a process id")]
     BadPid { what: &'static str, value: u32 },
-    #[error("service {0:?} is not one of Vestibule's PAM services (vestibule, vestibule-lock)")]
+    #[error("service {0:?} is not one of Vestibule's PAM services (vestibule, vestibule-lock, vestibule-greeter, vestibule-autologin)")]
     UnknownService(String),
     #[error(transparent)]
     Name(#[from] vestibule_core::record::UnknownName),
@@ -238,7 +243,18 @@ mod tests {
 
     #[test]
     fn only_one_spelling_of_an_id_is_accepted() {
-        for bad in ["05", "00", "+5", "-5", " 5", "5 ", "5\n", "٥", "0x5", "18446744073709551616"] {
+        for bad in [
+            "05",
+            "00",
+            "+5",
+            "-5",
+            " 5",
+            "5 ",
+            "5\n",
+            "٥",
+            "0x5",
+            "18446744073709551616",
+        ] {
             assert!(session_id(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(
