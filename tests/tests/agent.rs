@@ -1406,13 +1406,14 @@ impl Drop for RealLogin {
 }
 
 /// Checks a registered real session: alice on tty9, `sleep` as the leader (a child of the
-/// supervisor, running as alice), `vestibule-tui` as the supervisor.
+/// supervisor, running as alice), `vestibule-login` as the supervisor (`vestibule-tui --plain`
+/// executes it).
 fn check_real_session(s: &WireSession) {
     // Registered right after the fork: the leader may not have exec'd yet.
     wait_until(Duration::from_secs(10), "the leader runs sleep", || {
         exe(s.leader).ends_with("/sleep")
     });
-    assert_alice_on_tty9(s, "vestibule-tui");
+    assert_alice_on_tty9(s, "vestibule-login");
     assert!(exe(s.leader).ends_with("/sleep"), "{}", exe(s.leader));
     let stat = fs::read_to_string(format!("/proc/{}/stat", s.leader)).unwrap();
     let ppid: u32 = stat
