@@ -115,6 +115,17 @@ pub fn attach(path: &Path, steal: bool) -> Result<(), TtyError> {
     let _ = nix::unistd::setsid();
     let tty = open(path)?;
     sys::set_controlling_tty(tty.as_fd(), steal).map_err(call("TIOCSCTTY", path))?;
+    onto_stdio(&tty, path)
+}
+
+/// Makes `path` the calling process's standard input, output and error without touching its
+/// controlling terminal (not root: a terminal we share, such as the demo's pseudo-terminal).
+pub fn redirect_stdio(path: &Path) -> Result<(), TtyError> {
+    let tty = open(path)?;
+    onto_stdio(&tty, path)
+}
+
+fn onto_stdio(tty: &File, path: &Path) -> Result<(), TtyError> {
     // Blocking again: the session's programs expect an ordinary terminal.
     let flags =
         nix::fcntl::fcntl(tty.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).map_err(call("F_GETFL", path))?;

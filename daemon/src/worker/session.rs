@@ -64,11 +64,21 @@ fn env_value<'e>(env: &'e [String], name: &str) -> Option<&'e str> {
 pub fn open_and_run(mut auth: Authenticated, plan: Plan<'_>, started: &mut dyn FnMut(u32)) -> i32 {
     let root = Uid::effective().is_root();
     let path: Option<PathBuf> = plan.terminal.path.clone();
-    if let (Some(p), true) = (&path, plan.terminal.own) {
-        if let Err(e) = tty::attach(p, root) {
-            tracing::error!(error = %e, "cannot take the terminal for the session");
-            return 1;
+    match (&path, plan.terminal.own) {
+        (Some(p), true) => {
+            if let Err(e) = tty::attach(p, root) {
+                tracing::error!(error = %e, "cannot take the terminal for the session");
+                return 1;
+            }
         }
+        // Sharing the terminal we were started on: at least the session's stdio is the terminal,
+        // not the daemon's log.
+        (Some(p), false) => {
+            if let Err(e) = tty::redirect_stdio(p) {
+                tracing::info!(error = %e, "the session keeps the daemon's standard input and output");
+            }
+        }
+        (None, _) => {}
     }
     let session_type = env_value(&plan.env, "XDG_SESSION_TYPE")
         .unwrap_or("tty")
