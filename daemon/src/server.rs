@@ -1224,3 +1224,15 @@ fn detach_stdio(tty: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_terminal_has_a_socket_directory_of_its_own() {
+        assert_eq!(socket_dir_name(Some(Path::new("/dev/tty1"))), "greeter-tty1");
+        assert_eq!(socket_dir_name(Some(Path::new("/dev/pts/3"))), "greeter-pts-3");
+        assert_eq!(socket_dir_name(None), "greeter-stdin");
+    }
+}
