@@ -3,7 +3,7 @@
 //! `Authenticated::open`, against real libpam and pam_permit from a private config directory
 //! (as an existing account, nobody: run as root, the core looks the account up).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use vestibule_core::{
     authenticate_login, begin_without_authentication, AuthLog, ConfigDir, Items, LoginError, LoginOptions,
@@ -21,9 +21,9 @@ fn confdir(name: &str) -> PathBuf {
     dir
 }
 
-fn options(dir: &PathBuf, user: Option<&str>) -> LoginOptions {
+fn options(dir: &Path, user: Option<&str>) -> LoginOptions {
     LoginOptions {
-        config: ConfigDir::Override(dir.clone()),
+        config: ConfigDir::Override(dir.to_path_buf()),
         items: Items {
             user: user.map(str::to_owned),
             tty: Some("pts/99".into()),
