@@ -409,6 +409,7 @@ impl Drop for PrivateBus {
     }
 }
 
+pub mod cage;
 pub mod daemon;
 pub mod sway;
 pub mod tmux;

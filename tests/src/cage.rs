@@ -1,0 +1,409 @@
+//! The desktop greeter as it runs for real: `vestibuled` starts `cage -s -- vestibule-gtk` as
+//! the greeter user (`vgreeter`) in the root sandbox, and the greeter logs people in through the
+//! daemon's socket.
+//!
+//! Input: cage 0.1.4 (Debian 12) offers no virtual-keyboard protocol (wtype fails with "Compositor
+//! does not support the virtual keyboard protocol"), its headless backend has no input devices,
+//! and this machine has no /dev/uinput for a fake evdev keyboard. So cage runs on wlroots'
+//! *wayland* backend, as a window of a headless sway ([`Seat`], the "monitor and keyboard"),
+//! which has the protocol: `tests/fixtures/desktop/vkbd.py` types into sway, sway gives the keys
+//! to cage's window, and cage passes them to the greeter through its own seat, as from a real
+//! keyboard. cage's rendering is wlroots' pixman renderer either way; its own Wayland socket,
+//! where the greeter is a client, is in the greeter user's `XDG_RUNTIME_DIR` that the worker made.
+//!
+//! Screens: grim on sway shows what a person sees (cage's window, or sway's magenta background
+//! once cage is gone); grim on cage's socket shows the greeter itself.
+
+use std::cell::Cell;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::daemon::{Setup, Vestibuled, GREETER_USER};
+use crate::x11::{batch_number, focused, wait_probe_until, Shot};
+use crate::{binary, tests_dir, Work, LIMIT};
+
+/// sway's background colour: what the screen shows where no cage window is.
+pub const BACKDROP: [u8; 3] = [0xff, 0x00, 0xff];
+
+fn need(path: &str, package: &str) {
+    assert!(
+        Path::new(path).is_file(),
+        "{path} is missing: install {package} (scripts/install-deps.sh does)"
+    );
+}
+
+/// The fixture that types through the virtual-keyboard protocol.
+pub fn vkbd() -> PathBuf {
+    tests_dir().join("fixtures/desktop/vkbd.py")
+}
+
+/// A headless sway as the screen and keyboard the greeter's cage runs in; killed on drop.
+pub struct Seat {
+    child: Child,
+    runtime: PathBuf,
+    /// sway's Wayland socket (absolute: cage connects to it from the sandbox).
+    pub socket: PathBuf,
+}
+
+impl Seat {
+    /// Starts sway (as nobody: it refuses root) with one 1280x720 output, its runtime directory
+    /// under `dir`, its socket open to the sandbox's greeter user.
+    pub fn start(dir: &Path) -> Seat {
+        need("/usr/bin/sway", "sway");
+        need("/usr/bin/grim", "grim");
+        need("/usr/bin/cage", "cage");
+        need("/usr/bin/Xwayland", "xwayland (cage 0.1.4 exits without it)");
+        let runtime = dir.join("seat-run");
+        fs::create_dir_all(&runtime).unwrap();
+        let config = dir.join("seat-sway.config");
+        // No title bar or border: cage's window is the whole screen, as on a real monitor.
+        fs::write(&config, "output * bg #ff00ff solid_color\ndefault_border none\n").unwrap();
+        for path in [&runtime, &config] {
+            let st = Command::new("chown")
+                .arg("nobody:nogroup")
+                .arg(path)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        let child = Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg("env")
+            .arg(format!("XDG_RUNTIME_DIR={}", runtime.display()))
+            .arg(format!("HOME={}", dir.display()))
+            .args([
+                "WLR_BACKENDS=headless",
+                "WLR_HEADLESS_OUTPUTS=1",
+                "WLR_LIBINPUT_NO_DEVICES=1",
+                "WLR_RENDERER=pixman",
+                "sway",
+                "-c",
+            ])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("seat-sway.log")).unwrap())
+            .spawn()
+            .expect("start sway");
+        let mut seat = Seat {
+            child,
+            runtime: runtime.clone(),
+            socket: PathBuf::new(),
+        };
+        let start = Instant::now();
+        loop {
+            let socket = fs::read_dir(&runtime).ok().and_then(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .find(|n| n.starts_with("wayland-") && !n.ends_with(".lock"))
+            });
+            if let Some(name) = socket {
+                seat.socket = runtime.join(name);
+                // The greeter user (another uid) connects: the directory must be searchable and
+                // the socket writable for it.
+                let st = Command::new("chmod").arg("0755").arg(&runtime).status().unwrap();
+                assert!(st.success());
+                let st = Command::new("chmod")
+                    .arg("0666")
+                    .arg(&seat.socket)
+                    .status()
+                    .unwrap();
+                assert!(st.success());
+                return seat;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "sway did not start: {}",
+                fs::read_to_string(dir.join("seat-sway.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn as_nobody(&self, program: &str) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg("env")
+            .arg(format!("XDG_RUNTIME_DIR={}", self.runtime.display()))
+            .arg(format!("WAYLAND_DISPLAY={}", self.socket.display()))
+            .arg(program);
+        c
+    }
+
+    /// Runs vkbd.py with these actions (`text:...`, `key:...`).
+    pub fn keys(&self, actions: &[String]) {
+        let out = self
+            .as_nobody("python3")
+            .arg(vkbd())
+            .args(actions)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "vkbd.py {actions:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn type_text(&self, text: &str) {
+        self.keys(&[format!("text:{text}")]);
+    }
+
+    /// One key, xdotool-style names: `Return`, `shift+Tab`, `alt+p`.
+    pub fn key(&self, key: &str) {
+        self.keys(&[format!("key:{key}")]);
+    }
+
+    /// What a person sees: grim of the whole output.
+    pub fn screenshot(&self, save_as: &Path) -> Shot {
+        let out = self.as_nobody("grim").arg("-").output().expect("grim");
+        assert!(
+            out.status.success(),
+            "grim: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fs::write(save_as, &out.stdout).unwrap();
+        Shot::read(save_as)
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The greeter's configuration (`vestibule-gtk --config`): `@WORK@` is the work directory.
+pub const CONFIG: &str = r#"
+[greeter]
+state_file = "@WORK@/greeter-state"
+[sessions]
+wayland_dirs = []
+xsession_dirs = []
+include_shell = false
+[power]
+poweroff = []
+reboot = []
+[desktop]
+user_list = false
+"#;
+
+/// How the greeter is started under the daemon.
+pub struct Greeter<'a> {
+    /// vestibule-gtk's config file text (`@WORK@` replaced).
+    pub config: &'a str,
+    /// `-- COMMAND...` for vestibule-gtk (the first session offered); empty: none.
+    pub command: Vec<String>,
+    /// Extra `NAME=VALUE` for cage and the greeter.
+    pub env: Vec<String>,
+}
+
+impl<'a> Greeter<'a> {
+    /// The daemon tests' session script as the first session (`WORK/session`: it writes
+    /// `session.USER` and runs until `end.USER` appears).
+    pub fn with_session(work: &Work, config: &'a str) -> Greeter<'a> {
+        Greeter {
+            config,
+            command: vec![crate::daemon::session_command(work).display().to_string()],
+            env: Vec::new(),
+        }
+    }
+}
+
+/// The greeter command line for the daemon: cage on `seat`, vestibule-gtk in it with its probe
+/// in `WORK/probe`.
+pub fn greeter_command(work: &Work, seat: &Seat, greeter: &Greeter) -> String {
+    let dir = work.path();
+    let config = dir.join("gtk.toml");
+    fs::write(&config, greeter.config.replace("@WORK@", dir.to_str().unwrap())).unwrap();
+    let mut words = vec![
+        "env".to_owned(),
+        "WLR_BACKENDS=wayland".into(),
+        "WLR_RENDERER=pixman".into(),
+        format!("WAYLAND_DISPLAY={}", seat.socket.display()),
+        format!("VESTIBULE_GTK_PROBE={}", dir.join("probe").display()),
+        "VESTIBULE_LOG=debug".into(),
+    ];
+    words.extend(greeter.env.iter().cloned());
+    words.extend([
+        "cage".into(),
+        "-s".into(),
+        "--".into(),
+        binary("vestibule-gtk").display().to_string(),
+        "--config".into(),
+        config.display().to_string(),
+    ]);
+    if !greeter.command.is_empty() {
+        words.push("--".into());
+        words.extend(greeter.command.iter().cloned());
+    }
+    let quoted: Vec<String> = words.iter().map(|w| crate::tmux::quote(w)).collect();
+    // The greeter's own stderr (and cage's) into a log of its own, not onto the terminal.
+    format!("{} 2>>{}", quoted.join(" "), dir.join("greeter.log").display())
+}
+
+/// vestibuled with the GTK greeter in cage on a [`Seat`]; the widgets read back through the
+/// greeter's probe, keys typed through the seat.
+pub struct Desktop<'w> {
+    pub daemon: Vestibuled<'w>,
+    pub seat: Seat,
+    pub probe: PathBuf,
+    batch: Cell<u64>,
+    /// The pid of the greeter the last wait saw.
+    pid: Cell<u32>,
+}
+
+impl<'w> Desktop<'w> {
+    pub fn start(work: &'w Work, name: &str, greeter: Greeter) -> Desktop<'w> {
+        let seat = Seat::start(work.path());
+        let command = greeter_command(work, &seat, &greeter);
+        let daemon = Vestibuled::start(work, name, Setup::greeter(command));
+        Desktop {
+            daemon,
+            seat,
+            probe: work.path().join("probe"),
+            batch: Cell::new(0),
+            pid: Cell::new(0),
+        }
+    }
+
+    /// Waits for greeter number `n` (1-based, counted by the daemon's greeter wrapper) to show
+    /// its window with the focus in the user field; its probe text.
+    pub fn wait_greeter(&self, n: usize) -> String {
+        let g = self.daemon.wait_greeter(n);
+        let s = self.wait_until(&format!("greeter {n}'s window"), |s| {
+            let pid = probe_pid(s);
+            pid != 0
+                && pid != self.pid.get()
+                && s.contains("\nwindow visible=true")
+                && focused(s).is_some_and(|l| l.split_whitespace().next() == Some("entry"))
+        });
+        self.pid.set(probe_pid(&s));
+        self.batch.set(0);
+        let _ = g;
+        s
+    }
+
+    /// The running greeter's pid (as its probe says).
+    pub fn greeter_pid(&self) -> u32 {
+        self.pid.get()
+    }
+
+    pub fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let text = fs::read_to_string(&self.probe).unwrap_or_default();
+            if ok(&text) {
+                return text;
+            }
+            if start.elapsed() > LIMIT {
+                panic!(
+                    "the greeter did not show {what} within {LIMIT:?}; on screen:\n{text}\n{}\n--- greeter.log:\n{}",
+                    self.daemon.diagnostics(),
+                    tail(&self.daemon.work.read("greeter.log"), 30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn wait(&self, needle: &str) -> String {
+        self.wait_until(&format!("{needle:?}"), |s| s.contains(needle))
+    }
+
+    /// Waits until the focused widget's line starts with `what` (`entry`, `password-entry`).
+    pub fn wait_focus(&self, what: &str) -> String {
+        self.wait_until(&format!("the focus on {what}"), |s| {
+            focused(s).is_some_and(|l| l.split_whitespace().next() == Some(what))
+        })
+    }
+
+    /// Types a user name into the focused user field and submits it.
+    pub fn enter_user(&self, name: &str) {
+        self.wait_focus("entry");
+        self.seat.type_text(name);
+        self.wait_until(&format!("{name:?} typed"), |s| {
+            focused(s).is_some_and(|l| l.ends_with(&format!(": {name}")))
+        });
+        self.seat.key("Return");
+    }
+
+    /// Waits for the next prompt batch with a field labelled `label` and the focus in a field of
+    /// kind `field`, then types `text` and Enter; the probe text of that batch.
+    pub fn answer(&self, label: &str, field: &str, text: &str) -> String {
+        let after = self.batch.get();
+        let screen = self.wait_until(&format!("a new prompt {label:?}"), |s| {
+            batch_number(s) > after
+                && s.contains(&format!("label[prompt]: {label}\n"))
+                && focused(s).is_some_and(|l| l.split_whitespace().next() == Some(field))
+        });
+        self.batch.set(batch_number(&screen));
+        self.seat.type_text(text);
+        if field == "entry" {
+            self.wait_until(&format!("{text:?} typed"), |s| {
+                focused(s).is_some_and(|l| l.ends_with(&format!(": {text}")))
+            });
+        }
+        self.seat.key("Return");
+        screen
+    }
+
+    /// Waits for a prompt batch after the last one answered (e.g. PAM's next prompt).
+    pub fn next_batch(&self) -> String {
+        let after = self.batch.get();
+        wait_probe_until(&self.probe, LIMIT, "a new prompt batch", |s| {
+            batch_number(s) > after
+        })
+    }
+
+    /// Runs `args` as the greeter user in the sandbox with the greeter's `XDG_RUNTIME_DIR`.
+    pub fn as_greeter_user(&self, args: &[&str]) -> crate::Run {
+        let uid = self.daemon.uid(GREETER_USER);
+        let runtime = format!("XDG_RUNTIME_DIR=/run/user/{uid}");
+        let mut all = vec![
+            "setpriv",
+            "--reuid",
+            GREETER_USER,
+            "--regid",
+            GREETER_USER,
+            "--clear-groups",
+            "--",
+            "env",
+            &runtime,
+        ];
+        all.extend_from_slice(args);
+        self.daemon.ns(&all)
+    }
+
+    /// grim on cage's own socket: the greeter as cage draws it.
+    pub fn cage_screenshot(&self, save_as: &Path) -> crate::Run {
+        let path = save_as.display().to_string();
+        self.as_greeter_user(&["WAYLAND_DISPLAY=wayland-0", "grim", &path])
+    }
+}
+
+/// The `pid=` line of a probe dump.
+pub fn probe_pid(probe: &str) -> u32 {
+    probe
+        .lines()
+        .find_map(|l| l.strip_prefix("pid="))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The pids of running processes whose executable ends with `/name`, among `pids`.
+pub fn named(pids: &[u32], name: &str) -> Vec<u32> {
+    let suffix = format!("/{name}");
+    pids.iter()
+        .copied()
+        .filter(|&p| crate::exe(p).ends_with(&suffix) && crate::daemon::alive(p))
+        .collect()
+}
