@@ -160,3 +160,41 @@ fn a_greeter_killed_mid_conversation_takes_its_login_with_it() {
     assert_eq!(d.session("erin").get("user"), "erin");
     assert_ne!(g2.pid, g1.pid);
 }
+
+#[test]
+fn a_worker_killed_mid_session_is_closed_by_the_agent_and_a_greeter_follows() {
+    let work = vestibule_e2e::Work::new();
+    let bus = vestibule_e2e::PrivateBus::start(&work);
+    let mut setup = Setup::agreety(&work);
+    setup.agent_bus = Some(bus.address.clone());
+    let d = Vestibuled::start(&work, "smoke-kill-worker", setup);
+    let _agent = SandboxAgent::start(&d, &bus);
+    let client = bus.client();
+    login(&d, 1, "alice", "alice-pw-1");
+    let s = d.session("alice");
+    let listed = d.wait_until("alice's session listed by the agent", || {
+        client.list().ok()?.into_iter().find(|x| x.user == "alice")
+    });
+    let workers = d.login_workers();
+    assert_eq!(
+        workers,
+        vec![listed.supervisor],
+        "the agent's supervisor is the login worker"
+    );
+    let closes = || {
+        work.record()
+            .into_iter()
+            .filter(|r| r.function == "close_session" && r.user == "alice")
+            .collect::<Vec<_>>()
+    };
+    assert!(closes().is_empty());
+    signal(workers[0], nix::sys::signal::Signal::SIGKILL);
+    let closed = d.wait_until("alice's PAM session closed by the agent", || {
+        let c = closes();
+        (!c.is_empty()).then_some(c)
+    });
+    assert_ne!(closed[0].pid, workers[0]);
+    d.wait_until("the end of alice's session", || (!alive(s.pid())).then_some(()));
+    d.wait_greeter(2);
+    d.wait_screen("login:");
+}
