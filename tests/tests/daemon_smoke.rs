@@ -198,3 +198,35 @@ fn a_worker_killed_mid_session_is_closed_by_the_agent_and_a_greeter_follows() {
     d.wait_greeter(2);
     d.wait_screen("login:");
 }
+
+#[test]
+fn pam_limits_and_loginuid_stay_with_the_login_in_its_own_worker() {
+    let work = vestibule_e2e::Work::new();
+    let log = work.path().join("sessions.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let d = Vestibuled::start(&work, "smoke-limits", Setup::agreety(&work));
+    let daemon = d.pid();
+    let (limits, daemon_loginuid) = (nofile_limit(daemon), loginuid(daemon));
+    login(&d, 1, "alice", "alice-pw-1");
+    let alice = d.session("alice");
+    assert_eq!(alice.get("nofile"), "64", "{alice:?}");
+    assert_eq!(alice.get("loginuid"), d.uid("alice").to_string(), "{alice:?}");
+    let w1 = d.login_workers();
+    assert_eq!(
+        (nofile_limit(daemon), loginuid(daemon)),
+        (limits.clone(), daemon_loginuid.clone())
+    );
+    d.end_session("alice");
+    login(&d, 2, "erin", "erin-pw-1");
+    let erin = d.session("erin");
+    assert_ne!(erin.get("nofile"), "64", "{erin:?}");
+    assert_eq!(erin.get("loginuid"), d.uid("erin").to_string(), "{erin:?}");
+    let w2 = d.login_workers();
+    assert!(w1.len() == 1 && w2.len() == 1 && w1 != w2, "{w1:?} {w2:?}");
+    assert_eq!(
+        (nofile_limit(daemon), loginuid(daemon)),
+        (limits, daemon_loginuid)
+    );
+    d.end_session("erin");
+}
