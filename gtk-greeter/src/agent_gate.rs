@@ -120,7 +120,10 @@ mod tests {
             );
             assert!(g.judge(forger, Signal::Removed, "7").is_err());
         }
-        assert_eq!(g.judge(Some(":1.4"), Signal::Lock, "8"), Err(Ignored::OtherSession));
+        assert_eq!(
+            g.judge(Some(":1.4"), Signal::Lock, "8"),
+            Err(Ignored::OtherSession)
+        );
     }
 
     #[test]
@@ -128,9 +131,15 @@ mod tests {
         let mut g = watching(":1.4");
         assert_eq!(g.owner_changed(Some(":1.4")), OwnerChange::Same);
         assert_eq!(g.owner_changed(Some("")), OwnerChange::Gone);
-        assert!(g.judge(Some(":1.4"), Signal::Unlock, "7").is_err(), "nobody is the agent now");
+        assert!(
+            g.judge(Some(":1.4"), Signal::Unlock, "7").is_err(),
+            "nobody is the agent now"
+        );
         assert_eq!(g.owner_changed(Some(":1.12")), OwnerChange::New(":1.12".into()));
-        assert!(g.judge(Some(":1.4"), Signal::Unlock, "7").is_err(), "the old agent");
+        assert!(
+            g.judge(Some(":1.4"), Signal::Unlock, "7").is_err(),
+            "the old agent"
+        );
         assert_eq!(g.judge(Some(":1.12"), Signal::Unlock, "7"), Ok(Signal::Unlock));
         assert_eq!(g.owner_changed(None), OwnerChange::Gone);
         assert_eq!(g.owner_changed(None), OwnerChange::Same);
@@ -140,7 +149,10 @@ mod tests {
     fn no_signal_counts_before_a_session_is_known() {
         let mut g = Gate::new();
         g.owner_changed(Some(":1.4"));
-        assert_eq!(g.judge(Some(":1.4"), Signal::Lock, "7"), Err(Ignored::OtherSession));
+        assert_eq!(
+            g.judge(Some(":1.4"), Signal::Lock, "7"),
+            Err(Ignored::OtherSession)
+        );
         assert_eq!(Signal::from_member("SessionNew"), None);
         assert_eq!(Signal::from_member("SessionRemoved"), Some(Signal::Removed));
     }

@@ -230,7 +230,11 @@ fn run(
                     Ok(Signal::Unlock) => AgentEvent::Unlock,
                     Ok(Signal::Removed) => AgentEvent::Removed,
                     Err(Ignored::NotTheAgent { sender }) => {
-                        tracing::warn!(?sender, ?signal, "ignored a signal that did not come from the agent");
+                        tracing::warn!(
+                            ?sender,
+                            ?signal,
+                            "ignored a signal that did not come from the agent"
+                        );
                         continue;
                     }
                     Err(Ignored::OtherSession) => continue,

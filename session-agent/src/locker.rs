@@ -72,7 +72,10 @@ impl Lockers {
     }
 
     /// Registers `name` as session `n`'s locker. `locked`: the session's state now; `pid`: the
-    /// caller's process (None if the bus did not say); `root`: the caller is root.
+    /// caller's process (None if the bus did not say); `root`: the caller is root; `recorded`:
+    /// the caller is the very process (pid and start time) that was the session's locker before,
+    /// as the state file says — a lock screen registering again with an agent that restarted
+    /// while the session was locked.
     pub fn register(
         &self,
         name: &str,
@@ -80,10 +83,12 @@ impl Lockers {
         locked: bool,
         pid: Option<u32>,
         root: bool,
+        recorded: bool,
     ) -> Result<(), Refused> {
         let mut inner = self.inner();
         if !root {
-            if locked && (pid.is_none() || inner.spawned.get(&n).copied() != pid) {
+            let spawned = pid.is_some() && inner.spawned.get(&n).copied() == pid;
+            if locked && !spawned && !recorded {
                 return Err(Refused::Locked(n.to_string()));
             }
             let other = inner.by_name.iter().any(|(k, &v)| v == n && k != name);
@@ -203,7 +208,7 @@ mod tests {
     #[test]
     fn the_owner_registers_while_unlocked_and_the_locker_may_report_unlock() {
         let l = lockers();
-        l.register(":1.5", 3, false, Some(100), false).unwrap();
+        l.register(":1.5", 3, false, Some(100), false, false).unwrap();
         assert!(l.is_locker(":1.5", 3));
         assert!(!l.is_locker(":1.6", 3));
         assert!(!l.is_locker(":1.5", 4));
@@ -212,25 +217,37 @@ mod tests {
     #[test]
     fn nobody_else_takes_over_a_locked_session_or_a_held_one() {
         let l = lockers();
-        l.register(":1.5", 3, false, Some(100), false).unwrap();
+        l.register(":1.5", 3, false, Some(100), false, false).unwrap();
         assert_eq!(
-            l.register(":1.9", 3, false, Some(200), false),
+            l.register(":1.9", 3, false, Some(200), false, false),
             Err(Refused::Taken("3".into()))
         );
         assert_eq!(
-            l.register(":1.9", 3, true, Some(200), false),
+            l.register(":1.9", 3, true, Some(200), false, false),
             Err(Refused::Locked("3".into()))
         );
         // Root may.
-        l.register(":1.9", 3, true, None, true).unwrap();
+        l.register(":1.9", 3, true, None, true, false).unwrap();
         assert!(l.is_locker(":1.9", 3));
         assert!(!l.is_locker(":1.5", 3), "one locker per session");
     }
 
     #[test]
+    fn after_a_restart_only_the_recorded_lock_screen_takes_a_locked_session_back() {
+        let l = lockers();
+        assert_eq!(
+            l.register(":1.9", 3, true, Some(200), false, false),
+            Err(Refused::Locked("3".into())),
+            "another process of the user"
+        );
+        l.register(":1.5", 3, true, Some(100), false, true).unwrap();
+        assert!(l.is_locker(":1.5", 3));
+    }
+
+    #[test]
     fn a_vanished_locker_names_its_session_once() {
         let l = lockers();
-        l.register(":1.5", 3, false, Some(100), false).unwrap();
+        l.register(":1.5", 3, false, Some(100), false, false).unwrap();
         assert_eq!(l.vanished(":1.5"), Some(3));
         assert_eq!(l.vanished(":1.5"), None);
         assert_eq!(l.vanished(":1.77"), None);

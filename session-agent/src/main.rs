@@ -157,6 +157,9 @@ fn run(args: Args) -> Result<(), String> {
         for (n, pid, start) in shared.supervisors() {
             shared.exits.watch(n, pid, start);
         }
+        // Now that the name is ours, lock screens can reach us: replace the ones that died
+        // while the agent was down.
+        service::restore_lockers(&shared);
         let forget = async {
             let names = async {
                 let proxy = zbus::fdo::DBusProxy::new(&conn).await?;

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use vestibule_core::record::SessionState;
 
-use crate::table::{Entry, Table};
+use crate::table::{Entry, Process, Table};
 
 /// Where the agent keeps its snapshot unless told otherwise (`--state`); the journal is this
 /// path with `.journal` appended.
@@ -68,6 +68,8 @@ pub enum Change {
     Remove { id: u64 },
     /// A session was locked, unlocked, marked closing, or made active again.
     State { id: u64, state: SessionState },
+    /// A process registered as the session's lock screen.
+    Locker { id: u64, locker: Option<Process> },
 }
 
 impl Change {
@@ -79,6 +81,9 @@ impl Change {
             }
             Change::State { id, state } => {
                 table.set_state(id, state);
+            }
+            Change::Locker { id, locker } => {
+                table.set_locker(id, locker);
             }
         }
     }
@@ -418,6 +423,28 @@ mod tests {
         assert_eq!(t2.len(), 1);
         assert_eq!(mode(&path), STATE_MODE);
         assert_eq!(mode(&journal_path(&path)), STATE_MODE);
+    }
+
+    #[test]
+    fn a_sessions_lock_screen_is_journalled_and_survives_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.json");
+        let (mut store, mut t, _) = Store::open(&path).unwrap();
+        let id = add(&mut store, &mut t, "alice", 10);
+        let locker = Some(Process {
+            pid: 77,
+            start: 12345,
+        });
+        assert!(t.set_locker(id, locker));
+        assert!(!t.set_locker(id, locker), "no change, nothing to journal");
+        store.append(&Change::Locker { id, locker }, &t).unwrap();
+        drop(store);
+        let (reloaded, _) = load(&path).unwrap();
+        assert_eq!(reloaded.get(id).unwrap().locker, locker);
+        // And in the snapshot written at the next start.
+        let (_store, t2, _) = Store::open(&path).unwrap();
+        assert_eq!(t2.get(id).unwrap().locker, locker);
+        assert_eq!(fs::metadata(journal_path(&path)).unwrap().len(), 0);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::exits::Exits;
 use crate::locker::{self, Lockers};
 use crate::objects;
 use crate::persist::{Change, Store};
-use crate::table::{Entry, Table, TableError};
+use crate::table::{Entry, Process, Table, TableError};
 use crate::terminate;
 use crate::validate::{self, Invalid, RawRegistration};
 use crate::wire::{self, WireSession};
@@ -570,10 +570,10 @@ impl Agent {
     ) -> Result<(), AgentError> {
         let caller = caller_uid(&self.shared, conn, &hdr).await?;
         let n = validate::session_id(&id)?;
-        let (owner, locked) = {
+        let (owner, locked, recorded) = {
             let state = self.shared.lock();
             let e = state.table.get(n)?;
-            (e.record.uid, e.record.state == SessionState::Locked)
+            (e.record.uid, e.record.state == SessionState::Locked, e.locker)
         };
         authz::check(caller, Action::Lock { id: &id, owner })?;
         let sender = hdr.sender().ok_or_else(|| {
@@ -590,10 +590,21 @@ impl Agent {
             .await
             .ok()
             .and_then(|r| r.body().deserialize::<u32>().ok());
+        let process = pid.and_then(|pid| procfs::start_time(pid).map(|start| Process { pid, start }));
+        let is_recorded = process.is_some() && process == recorded;
         self.shared
             .lockers
-            .register(sender.as_str(), n, locked, pid, caller == 0)
+            .register(sender.as_str(), n, locked, pid, caller == 0, is_recorded)
             .map_err(|e| AgentError::AccessDenied(e.to_string()))?;
+        {
+            let mut state = self.shared.lock();
+            if state.table.set_locker(n, process) {
+                state.record(Change::Locker {
+                    id: n,
+                    locker: process,
+                });
+            }
+        }
         // A locker running as the session's user shows how to reach its display; root's
         // environment (its X cookie file, say) would be of no use to the user's next locker.
         if let Some(pid) = pid.filter(|&p| procfs::uid(p) == Some(owner)) {
@@ -1040,6 +1051,34 @@ async fn list_raw(shared: &Shared, conn: &Connection, msg: &Message) -> zbus::Re
     let reply =
         unsafe { Message::method_reply(msg)?.build_raw_body(&body, wire::LIST_SIGNATURE, Vec::new())? };
     conn.send(&reply).await
+}
+
+/// At start: every locked session whose lock screen (as the state file names it) is not running
+/// any more gets a new one, so a lock screen that died while the agent was down is replaced once
+/// it is back. A live one is left alone: it registers again when it sees the agent return.
+pub fn restore_lockers(shared: &Shared) {
+    let orphaned: Vec<(u64, SessionRecord)> = {
+        let state = shared.lock();
+        state
+            .table
+            .iter()
+            .filter(|(_, e)| e.record.state == SessionState::Locked)
+            .filter(|(_, e)| !e.locker.is_some_and(|p| procfs::alive(p.pid, Some(p.start))))
+            .map(|(n, e)| (n, e.record.clone()))
+            .collect()
+    };
+    for (n, record) in orphaned {
+        match shared.lockers.spawn(n, &record) {
+            Ok(pid) => tracing::warn!(
+                session = n,
+                pid,
+                "a locked session had no live lock screen at start: started a new one"
+            ),
+            Err(e) => {
+                tracing::error!(session = n, error = %e, "a locked session has no lock screen and no new one could be started")
+            }
+        }
+    }
 }
 
 /// A lock screen's bus name vanished: if its session is still locked, start a new one at once.

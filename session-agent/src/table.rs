@@ -19,6 +19,18 @@ pub struct Entry {
     pub record: SessionRecord,
     pub leader_start: Option<u64>,
     pub supervisor_start: Option<u64>,
+    /// The process that last registered as the session's lock screen. Kept on disk so an agent
+    /// that restarts while the session is locked recognises it when it registers again (and
+    /// refuses any other process of the user), and starts a new one if it died meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locker: Option<Process>,
+}
+
+/// A process, recognisable across pid reuse: its pid and start time (clock ticks since boot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub pid: u32,
+    pub start: u64,
 }
 
 /// Errors of table operations.
@@ -90,6 +102,7 @@ impl Table {
                 record,
                 leader_start,
                 supervisor_start,
+                locker: None,
             },
         );
         Ok(id)
@@ -150,6 +163,17 @@ impl Table {
                 e.record.state = want;
                 Ok(true)
             }
+        }
+    }
+
+    /// Records session `n`'s lock screen process; `false` if the id is unknown or nothing changed.
+    pub fn set_locker(&mut self, n: u64, locker: Option<Process>) -> bool {
+        match self.sessions.get_mut(&n) {
+            Some(e) if e.locker != locker => {
+                e.locker = locker;
+                true
+            }
+            _ => false,
         }
     }
 

@@ -250,6 +250,45 @@ impl AgentBus {
     }
 }
 
+impl AgentBus {
+    /// The agent killed (SIGKILL: a crash, nothing cleaned up), the bus left running.
+    fn kill_agent(&mut self) {
+        let _ = self.agent.kill();
+        let _ = self.agent.wait();
+    }
+
+    /// A new agent on the same bus and state file, as systemd restarts it; waits until it
+    /// answers.
+    fn restart_agent(&mut self, work: &Work, locker_command: &str) {
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .open(work.path().join("agent.log"))
+            .unwrap();
+        self.agent = Command::new(binary("vestibule-agent"))
+            .args(["--bus-address", &self.bus.address])
+            .arg("--state")
+            .arg(work.path().join("agent-state.json"))
+            .arg("--pam-confdir")
+            .arg(work.pam_dir())
+            .args(["--locker-command", locker_command])
+            .env("VESTIBULE_LOG", "info")
+            .env("VESTIBULE_GTK_PROBE", work.path().join("probe"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("vestibule-agent");
+        let start = Instant::now();
+        while self.bus.client().list().is_err() {
+            assert!(
+                start.elapsed() < LIMIT,
+                "the agent did not start again: {}",
+                work.read("agent.log")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for AgentBus {
     fn drop(&mut self) {
         // The agent first; the bus goes when `bus` is dropped after this.
@@ -344,6 +383,108 @@ fn the_lock_daemon_locks_on_the_agents_signal_and_a_killed_locker_is_replaced_at
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(uncovered_pixels(&x, &work, "unlocked-again"), 800 * 600);
+    drop(leader);
+}
+
+/// The agent dies and comes back while the session is locked: the screen stays covered all along,
+/// the session still reads `locked`, and the lock daemon registers with the new agent (whose
+/// bus name it follows). A lock screen killed while the agent is down is replaced as soon as the
+/// agent is back, and the replacement unlocks.
+#[test]
+fn an_agent_restart_while_locked_never_uncovers_and_a_locker_lost_meanwhile_is_replaced() {
+    let work = Work::new();
+    work.service("permit", &[("RECORD", "")]);
+    work.service_as("lock-accounts", "vestibule-lock", &[]);
+    let mut x = Xvfb::start(640, 480);
+    x.backdrop("ff00ff");
+    let gtk = binary("vestibule-gtk");
+    let locker = format!(
+        "{} --lock-daemon --session {{id}} --pam-confdir {}",
+        gtk.display(),
+        work.pam_dir().display()
+    );
+    let mut bus = AgentBus::start(&work, &locker);
+    let client = bus.bus.client();
+    let leader = Reaped::spawn(Command::new("sleep").arg("600").process_group(0));
+    let id = client
+        .register(&NewSession {
+            user: "root".into(),
+            uid: 0,
+            display: x.display.clone(),
+            service: "vestibule".into(),
+            leader: leader.id(),
+            supervisor: std::process::id(),
+            class: "user".into(),
+            ..NewSession::default()
+        })
+        .unwrap();
+    let mut daemon = gtk_as_root(
+        &work,
+        &x,
+        &["--lock-daemon", "--session", &id, "--agent-bus", &bus.bus.address],
+    );
+    daemon.wait("no windows");
+    client.lock(&id).unwrap();
+    daemon.wait_focus("password-entry");
+    assert_covered(&x, &work, "locked");
+    let registered = |work: &Work| work.read("agent.log").matches("lock screen registered").count();
+    assert_eq!(registered(&work), 1);
+
+    // Crash and restart: covered throughout, still locked, and the same lock screen registered.
+    bus.kill_agent();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(daemon.still_running(), "the lock daemon ended with the agent");
+    assert_covered(&x, &work, "agent-down");
+    bus.restart_agent(&work, &locker);
+    assert_eq!(client.get(&id).unwrap().state, "locked");
+    let start = Instant::now();
+    while registered(&work) < 2 {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the lock daemon never registered with the new agent: {}",
+            work.read("agent.log")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_covered(&x, &work, "agent-back");
+    assert!(
+        !work.read("agent.log").contains("had no live lock screen"),
+        "a live lock screen was replaced: {}",
+        work.read("agent.log")
+    );
+
+    // Down again, and the lock screen killed meanwhile: the next agent starts a new one.
+    bus.kill_agent();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = daemon.exit_code(LIMIT);
+    bus.restart_agent(&work, &locker);
+    wait_covered(&x, &work, LIMIT);
+    assert_eq!(client.get(&id).unwrap().state, "locked");
+    assert!(work
+        .read("agent.log")
+        .contains("had no live lock screen at start: started a new one"));
+    let old = format!("pid={}\n", daemon.pid());
+    wait_probe_until(
+        &work.path().join("probe"),
+        LIMIT,
+        "the new lock screen's prompt",
+        |s| !s.starts_with(&old) && focused(s).is_some_and(|l| l.starts_with("password-entry")),
+    );
+    x.type_text("toor-pw-1");
+    x.key("Return");
+    let start = Instant::now();
+    while client.get(&id).unwrap().state != "active" {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the agent never heard of the unlock: {}",
+            work.read("agent.log")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(leader);
 }
 
