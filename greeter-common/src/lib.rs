@@ -5,6 +5,7 @@
 //! Nothing here draws: the front ends keep their own UI state and view.
 
 pub mod agent_link;
+pub mod card;
 pub mod config;
 pub mod desktop_entry;
 pub mod greetd_client;

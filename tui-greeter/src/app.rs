@@ -8,9 +8,11 @@
 
 use std::time::Duration;
 
-use vestibule_core::{Message, SafeText, Secret, MAX_SECRET_BYTES};
+use vestibule_core::{SafeText, Secret, MAX_SECRET_BYTES};
 use zeroize::Zeroize;
 
+use vestibule_greeter::card::Card;
+pub use vestibule_greeter::card::Note;
 use vestibule_greeter::sessions::{self, Choice};
 use vestibule_greeter::state::Remembered;
 pub use vestibule_greeter::PamEvent;
@@ -110,21 +112,6 @@ pub struct Field {
     pub value: Secret,
 }
 
-/// A message shown on the card.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Note {
-    Info(SafeText),
-    Error(SafeText),
-}
-
-impl Note {
-    pub fn text(&self) -> &SafeText {
-        match self {
-            Note::Info(t) | Note::Error(t) => t,
-        }
-    }
-}
-
 /// Choices from the configuration that change how the card behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -169,18 +156,15 @@ pub struct App {
     pub remembered: Remembered,
     pub phase: Phase,
     pub user: String,
-    /// Messages of this attempt, and how the last one ended.
-    pub notes: Vec<Note>,
-    /// Prompts of the current call.
+    /// What PAM said during this attempt and the call it asks now (shared with the desktop
+    /// greeter). Its `since_answer` notes are printed on the plain terminal as the greeter
+    /// leaves for the session (a message of the day, "password changed").
+    pub card: Card,
+    /// The pending call's prompts, with what has been typed into them.
     pub fields: Vec<Field>,
-    /// For each message of the current call: the index of its field, if it is a prompt.
-    slots: Vec<Option<usize>>,
     pub focus: usize,
     pub caps_lock: bool,
     pub popup: Option<Popup>,
-    /// Notes that arrived after the last answer: shown on the plain terminal when a session
-    /// starts (a message of the day, "password changed").
-    pub since_answer: Vec<Note>,
 }
 
 impl App {
@@ -206,13 +190,11 @@ impl App {
             remembered,
             phase: Phase::User,
             user: String::new(),
-            notes: Vec::new(),
+            card: Card::new(MAX_NOTES),
             fields: Vec::new(),
-            slots: Vec::new(),
             focus: 0,
             caps_lock: false,
             popup: None,
-            since_answer: Vec::new(),
         };
         app.fresh_card();
         app
@@ -250,7 +232,7 @@ impl App {
             }
             Event::Pam(p) => self.pam(p),
             Event::Problem(text) => {
-                self.note(Note::Error(SafeText::from_trusted(&text)));
+                self.card.push(Note::error(&text));
                 vec![]
             }
         }
@@ -259,23 +241,21 @@ impl App {
     fn pam(&mut self, event: PamEvent) -> Vec<Effect> {
         match event {
             PamEvent::Messages(messages) => {
-                self.fields.clear();
-                self.slots.clear();
                 self.focus = 0;
-                for m in messages {
-                    let slot = match m {
-                        Message::Info(t) => self.note(Note::Info(t)),
-                        Message::Error(t) => self.note(Note::Error(t)),
-                        Message::PromptHidden(label) => self.field(label, true),
-                        Message::PromptVisible(label) => self.field(label, false),
-                    };
-                    self.slots.push(slot);
-                }
-                self.phase = if self.fields.is_empty() {
-                    Phase::Busy
-                } else {
+                self.phase = if self.card.messages(&messages) {
                     Phase::Prompt
+                } else {
+                    Phase::Busy
                 };
+                self.fields = self
+                    .card
+                    .prompts()
+                    .map(|p| Field {
+                        label: p.label.clone(),
+                        hidden: p.hidden,
+                        value: Secret::new(),
+                    })
+                    .collect();
                 vec![]
             }
             PamEvent::FailDelay(d) => {
@@ -283,7 +263,7 @@ impl App {
                 vec![]
             }
             PamEvent::Failed(reason) => {
-                self.note(Note::Error(SafeText::from_trusted(&reason)));
+                self.card.push(Note::error(&reason));
                 self.end_attempt();
                 if self.settings.hide_user_names {
                     self.user.clear();
@@ -309,38 +289,17 @@ impl App {
             PamEvent::SessionEnded(summary) => {
                 self.end_attempt();
                 self.fresh_card();
-                self.notes = vec![Note::Info(SafeText::from_trusted(&summary))];
+                self.card.push(Note::info(&summary));
                 vec![Effect::Redraw]
             }
         }
-    }
-
-    fn note(&mut self, note: Note) -> Option<usize> {
-        self.since_answer.push(note.clone());
-        self.notes.push(note);
-        if self.notes.len() > MAX_NOTES {
-            self.notes.remove(0);
-        }
-        if self.since_answer.len() > MAX_NOTES {
-            self.since_answer.remove(0);
-        }
-        None
-    }
-
-    fn field(&mut self, label: SafeText, hidden: bool) -> Option<usize> {
-        self.fields.push(Field {
-            label,
-            hidden,
-            value: Secret::new(),
-        });
-        Some(self.fields.len() - 1)
     }
 
     /// Back to the user field, nothing pending.
     fn end_attempt(&mut self) {
         self.phase = Phase::User;
         self.fields.clear();
-        self.slots.clear();
+        self.card.drop_pending();
         self.focus = 0;
     }
 
@@ -348,8 +307,7 @@ impl App {
     fn fresh_card(&mut self) {
         self.phase = Phase::User;
         self.popup = None;
-        self.notes.clear();
-        self.since_answer.clear();
+        self.card.clear();
         self.session_by_hand = false;
         self.user = match (&self.remembered.last_user, self.settings.hide_user_names) {
             (Some(u), false) => u.clone(),
@@ -457,8 +415,7 @@ impl App {
                 self.preselect();
             }
             Key::Enter if !self.user.is_empty() => {
-                self.notes.clear();
-                self.since_answer.clear();
+                self.card.clear();
                 self.phase = Phase::Busy;
                 return vec![Effect::StartLogin {
                     user: self.user.clone(),
@@ -498,7 +455,7 @@ impl App {
             Key::Enter => return self.submit(),
             Key::Esc => {
                 self.fields.clear();
-                self.slots.clear();
+                self.card.drop_pending();
                 self.phase = Phase::Busy;
                 return vec![Effect::Cancel];
             }
@@ -507,16 +464,11 @@ impl App {
         vec![]
     }
 
-    /// Hands every field's secret to the worker, one answer per message of the call.
+    /// Hands every field's secret over, one answer per message of the call.
     fn submit(&mut self) -> Vec<Effect> {
-        let mut fields: Vec<Option<Secret>> = self.fields.drain(..).map(|f| Some(f.value)).collect();
-        let answers = self
-            .slots
-            .drain(..)
-            .map(|slot| slot.and_then(|i| fields[i].take()))
-            .collect();
+        let values = self.fields.drain(..).map(|f| f.value).collect();
+        let answers = self.card.answer(values);
         self.focus = 0;
-        self.since_answer.clear();
         self.phase = Phase::Busy;
         vec![Effect::Answer(answers)]
     }
@@ -525,6 +477,7 @@ impl App {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use vestibule_core::Message;
 
     pub(crate) fn app() -> App {
         let sessions = vec![Choice::command("Test", vec!["true".into()]), Choice::shell()];
@@ -610,7 +563,7 @@ pub(crate) mod tests {
             ]),
         );
         assert_eq!(a.phase, Phase::Prompt);
-        assert_eq!(a.notes, vec![Note::Info(t("info 1")), Note::Error(t("careful"))]);
+        assert_eq!(a.card.notes, [Note::Info(t("info 1")), Note::Error(t("careful"))]);
         assert_eq!(a.fields.len(), 2);
         assert!(a.typing_hidden());
         typed(&mut a, "pw");
@@ -669,7 +622,7 @@ pub(crate) mod tests {
             PamEvent::Messages(vec![Message::PromptHidden(t("Password: "))]),
         );
         assert!(a.fields[0].value.is_empty());
-        assert_eq!(a.notes, vec![Note::Error(t("Login incorrect"))]);
+        assert_eq!(a.card.notes, [Note::Error(t("Login incorrect"))]);
     }
 
     #[test]
@@ -685,9 +638,9 @@ pub(crate) mod tests {
             PamEvent::Failed("Maximum number of tries exceeded.".into()),
         );
         assert_eq!(a.phase, Phase::User);
-        assert_eq!(a.notes.len(), 2);
+        assert_eq!(a.card.notes.len(), 2);
         assert_eq!(
-            a.notes[0].text().as_str(),
+            a.card.notes[0].text().as_str(),
             "Account locked due to 3 failed logins"
         );
         assert_eq!(a.user, "alice", "the name stays for another try");
@@ -696,7 +649,7 @@ pub(crate) mod tests {
             &press(&mut a, Key::Enter)[..],
             [Effect::StartLogin { .. }]
         ));
-        assert!(a.notes.is_empty());
+        assert!(a.card.notes.is_empty());
     }
 
     #[test]
@@ -728,7 +681,7 @@ pub(crate) mod tests {
         pam(&mut a, PamEvent::Messages(vec![Message::Info(t("Welcome"))]));
         let e = pam(&mut a, PamEvent::SessionStarting);
         assert!(matches!(&e[..], [Effect::RunSession { user, session: 1 }] if user == "carol"));
-        assert_eq!(a.since_answer, vec![Note::Info(t("Welcome"))]);
+        assert_eq!(a.card.since_answer, vec![Note::Info(t("Welcome"))]);
         assert_eq!(a.remembered.last_user.as_deref(), Some("carol"));
         assert_eq!(a.remembered.session_of("carol"), Some("shell"));
         assert!(
@@ -742,7 +695,7 @@ pub(crate) mod tests {
         assert_eq!(a.phase, Phase::User);
         assert_eq!(a.user, "carol");
         assert_eq!(a.chosen().id, "shell");
-        assert_eq!(a.notes.len(), 1);
+        assert_eq!(a.card.notes.len(), 1);
     }
 
     #[test]

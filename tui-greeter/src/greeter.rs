@@ -324,7 +324,7 @@ impl Loop<'_> {
         }
         screen.suspend();
         let mut out = io::stdout().lock();
-        for note in &app.since_answer {
+        for note in &app.card.since_answer {
             let _ = writeln!(out, "{}", note.text());
         }
         let _ = out.flush();

@@ -116,7 +116,7 @@ fn card_rows(app: &App, width: u16, height: u16) -> (Vec<Row>, Option<(usize, u1
     who.push(&format!("Session: {}", app.chosen().name), plain, width);
 
     let mut notes = Section::default();
-    for note in &app.notes {
+    for note in &app.card.notes {
         match note {
             Note::Info(t) => notes.push(t.as_str(), plain, width),
             Note::Error(t) => notes.push(
