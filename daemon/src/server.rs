@@ -273,9 +273,12 @@ impl Daemon {
         let root = Uid::effective().is_root();
         let tty = resolve_tty(opts.config.terminal.vt)?;
         let own = root && tty.is_some();
-        if let (Vt::Number(n), true, true) = (opts.config.terminal.vt, opts.config.terminal.switch, root) {
-            if let Err(e) = vestibule_core::tty::activate_vt(n) {
-                tracing::warn!(error = %e, vt = n, "cannot switch to the VT");
+        let chosen = matches!(opts.config.terminal.vt, Vt::Number(_) | Vt::Next);
+        if let (true, true, true) = (chosen, opts.config.terminal.switch, root) {
+            if let Some(n) = tty.as_deref().and_then(vestibule_core::tty::vt_number) {
+                if let Err(e) = vestibule_core::tty::activate_vt(n) {
+                    tracing::warn!(error = %e, vt = n, "cannot switch to the VT");
+                }
             }
         }
         let greeter_user = &opts.config.default_session.user;
