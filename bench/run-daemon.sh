@@ -26,8 +26,8 @@
 #
 # Usage: bench/run-daemon.sh   Tunables: RUNS=30 ROUNDS=3 SESSION_MS=1100 DAEMONS="vestibuled greetd" (one of them
 # alone: to check the harness; the comparison needs both)
-# Output: Markdown on stdout and in bench/out/daemon-results.md; raw per-login lines in
-# bench/out/daemon-runs.tsv. Needs: root, cargo, gcc, greetd (scripts/install-deps.sh).
+# Output: Markdown on stdout and in RESULTS (bench/daemon-results.md); raw per-login lines in
+# bench/out/daemon-runs.tsv, each daemon's log in bench/out/daemon-logs/. Needs: root, cargo, gcc, greetd (scripts/install-deps.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -35,7 +35,8 @@ RUNS=${RUNS:-30}
 ROUNDS=${ROUNDS:-3}
 DAEMONS=${DAEMONS:-vestibuled greetd}
 SESSION_MS=${SESSION_MS:-1100}
-export RUNS ROUNDS DAEMONS SESSION_MS
+RESULTS=${RESULTS:-$ROOT/bench/daemon-results.md}
+export RUNS ROUNDS DAEMONS SESSION_MS RESULTS
 OUT=$ROOT/bench/out
 BIN=$ROOT/target/release
 die() { echo "run-daemon.sh: $*" >&2; exit 1; }
@@ -174,12 +175,20 @@ for round in $(seq "$ROUNDS"); do
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 cp "$work/runs.tsv" "$OUT/daemon-runs.tsv"
+rm -rf "$OUT/daemon-logs"
+mkdir -p "$OUT/daemon-logs"
+for d in "$work"/*-[0-9]*/; do
+	d=${d%/}
+	cp "$d/daemon.log" "$OUT/daemon-logs/${d##*/}.log"
+done
 
 python3 - "$work/runs.tsv" "$work/memory.tsv" "$RUNS" "$ROUNDS" "$started" "$load_start" "$load_end" \
 	"$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
-	"$(dpkg-query -W -f='${Version}' greetd)" <<'PY' | tee "$OUT/daemon-results.md"
+	"$(dpkg-query -W -f='${Version}' greetd)" "$(uname -r)" "$(rustc --version 2>/dev/null || echo rustc unknown)" \
+	"$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" "$SESSION_MS" "$BIN" <<'PY' | tee "$RESULTS"
 import statistics, sys
-runs, memory, n, rounds, started, load0, load1, cores, cpu, greetd_version = sys.argv[1:]
+(runs, memory, n, rounds, started, load0, load1, cores, cpu, greetd_version, kernel, rustc, ram,
+ session_ms, bin_dir) = sys.argv[1:]
 rows = [l.split("\t") for l in open(runs).read().split("\n") if l]
 mem = [l.split("\t") for l in open(memory).read().split("\n") if l]
 
@@ -195,7 +204,16 @@ def col(name, i):
 print("## vestibuled vs greetd %s (bench/run-daemon.sh)\n" % greetd_version)
 print("Run %s, %s logins per daemon in %s alternating rounds; load average (1, 5, 15 min) %s at"
       " its start, %s at its end.\n" % (started, n, rounds, load0, load1))
-print("Machine: %s cores (%s), the same for both daemons.\n" % (cores, cpu))
+print("Machine: %s cores (%s), %s GiB RAM, Debian GNU/Linux 12, kernel %s, %s (release build)."
+      " The machine is shared: other builds and tests compete for its cores.\n" % (cores, cpu, ram, kernel, rustc))
+print("Commands (in the root sandbox of tests/sandbox/run.sh; $D is each round's directory):\n")
+print("    %s/vestibuled --config $D/config.toml --pam-confdir $WORK/pam.d --worker %s/vestibule-worker --runtime-dir $D/run" % (bin_dir, bin_dir))
+print("    /usr/sbin/greetd --config $D/config.toml")
+print("    greeter (both): %s/greeter-client $D/greeter.log $D/stop alice $WORK/session_stamp $D/session.log $D/hold %s\n" % (bin_dir, session_ms))
+print("Config (both): `[terminal] vt = \"none\"`, `[general] source_profile = false`, `[default_session]`"
+      " user `vgreeter`; PAM: bench/pam.d/daemon-bench (pam_env + pam_permit) as vestibule and"
+      " vestibule-greeter, and as /etc/pam.d/greetd and greetd-greeter in the sandbox's /etc. Each"
+      " session lasts %s ms.\n" % session_ms)
 print("| interval (ms) | vestibuled median | vestibuled p90 | greetd median | greetd p90 | ratio of medians |")
 print("| --- | --- | --- | --- | --- | --- |")
 for label, i in (("create_session -> session exec", 3), ("session end -> next greeter's first reply", 4)):
