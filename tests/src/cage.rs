@@ -323,7 +323,14 @@ impl<'w> Desktop<'w> {
 
     /// Types a user name into the focused user field and submits it.
     pub fn enter_user(&self, name: &str) {
-        self.wait_focus("entry");
+        let s = self.wait_focus("entry");
+        if focused(&s).is_some_and(|l| !l.ends_with(':')) {
+            // A name is there already (the last user, or the one of a cancelled login).
+            self.seat.keys(&["key:ctrl+a".into(), "key:BackSpace".into()]);
+            self.wait_until("the user field empty", |s| {
+                focused(s).is_some_and(|l| l.ends_with(':'))
+            });
+        }
         self.seat.type_text(name);
         self.wait_until(&format!("{name:?} typed"), |s| {
             focused(s).is_some_and(|l| l.ends_with(&format!(": {name}")))
