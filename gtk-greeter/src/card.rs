@@ -3,36 +3,41 @@
 //! and feeds it events; everything that decides something lives here, where a unit test reaches
 //! it.
 //!
-//! One conversation call is one batch: its info and error texts and its prompts are shown
-//! together, in PAM's order. A batch without prompts only adds notes (they stay on the card until
-//! the next attempt). Answers are accepted only while a batch with prompts is pending, so text
-//! typed during an attempt or the fail delay can never be sent as a further attempt.
+//! The text itself — notes, the pending call in PAM's order, how answers line up — is
+//! `vestibule_greeter::card`, the model the console greeter uses too; this adds the phases of the
+//! desktop card. One conversation call is one batch: its info and error texts and its prompts are
+//! shown together, in PAM's order. A batch without prompts only adds notes (they stay on the card
+//! until the next attempt). Answers are accepted only while a batch with prompts is pending, so
+//! text typed during an attempt or the fail delay can never be sent as a further attempt.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use vestibule_core::Message;
+pub use vestibule_greeter::card::Item;
+use vestibule_greeter::card::{Card as Text, Note as CardNote};
 
 /// Most notes kept on the card; older ones scroll away.
 pub const MAX_NOTES: usize = 8;
 
-/// A line of text from PAM or from the greeter.
+/// A sentence of the greeter's own for the card (a power action's confirmation, a failure); it
+/// is kept, like PAM's texts, as sanitized text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Note {
     Info(String),
     Error(String),
 }
 
-/// One element of a pending batch, in PAM's order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
-    Note(Note),
-    /// A prompt: its text (the label) and whether the answer is hidden (a password).
-    Field {
-        label: String,
-        hidden: bool,
-    },
+impl From<Note> for CardNote {
+    fn from(n: Note) -> CardNote {
+        match n {
+            Note::Info(t) => CardNote::info(&t),
+            Note::Error(t) => CardNote::error(&t),
+        }
+    }
 }
+
+/// A note as the view shows it.
+pub use vestibule_greeter::card::Note as Shown;
 
 /// Where the card is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,14 +58,14 @@ pub enum Phase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Card {
     pub phase: Phase,
-    pub notes: VecDeque<Note>,
+    text: Text,
 }
 
 impl Default for Card {
     fn default() -> Self {
         Card {
             phase: Phase::Idle,
-            notes: VecDeque::new(),
+            text: Text::new(MAX_NOTES),
         }
     }
 }
@@ -69,41 +74,29 @@ impl Card {
     /// A new attempt starts: earlier notes go unless `keep_notes` (a lock screen keeps the
     /// last failure visible under the next prompt).
     pub fn start(&mut self, keep_notes: bool) {
-        if !keep_notes {
-            self.notes.clear();
+        if keep_notes {
+            self.text.drop_pending();
+        } else {
+            self.text.clear();
         }
         self.phase = Phase::Working;
     }
 
+    /// The notes to show above the pending batch (whose own notes sit in place between its
+    /// fields), oldest first.
+    pub fn notes(&self) -> impl Iterator<Item = &Shown> {
+        self.text.settled_notes()
+    }
+
     /// One conversation call arrived. True if it asks something (the view must show fields).
     pub fn messages(&mut self, messages: &[Message]) -> bool {
-        let asks = messages.iter().any(Message::is_prompt);
-        if !asks {
-            for m in messages {
-                if let Some(n) = note_of(m) {
-                    self.push_note(n);
-                }
-            }
+        if !self.text.messages(messages) {
             if !matches!(self.phase, Phase::Delayed(_)) {
                 self.phase = Phase::Working;
             }
             return false;
         }
-        let items = messages
-            .iter()
-            .map(|m| match m {
-                Message::PromptVisible(t) => Item::Field {
-                    label: t.as_str().to_owned(),
-                    hidden: false,
-                },
-                Message::PromptHidden(t) => Item::Field {
-                    label: t.as_str().to_owned(),
-                    hidden: true,
-                },
-                other => Item::Note(note_of(other).unwrap_or(Note::Info(String::new()))),
-            })
-            .collect();
-        self.phase = Phase::Asking(items);
+        self.phase = Phase::Asking(self.text.pending.clone());
         true
     }
 
@@ -111,6 +104,7 @@ impl Card {
     /// false means stray input, which the caller drops.
     pub fn submit(&mut self) -> bool {
         if matches!(self.phase, Phase::Asking(_)) {
+            self.text.drop_pending();
             self.phase = Phase::Working;
             true
         } else {
@@ -125,13 +119,14 @@ impl Card {
 
     /// The attempt (or the whole login) failed with this sentence.
     pub fn failed(&mut self, reason: &str) {
-        self.push_note(Note::Error(reason.to_owned()));
+        self.text.drop_pending();
+        self.text.push(CardNote::error(reason));
         self.phase = Phase::Idle;
     }
 
     /// The greeter's own message (a power command failed, the session ended).
     pub fn say(&mut self, note: Note) {
-        self.push_note(note);
+        self.text.push(note.into());
     }
 
     pub fn done(&mut self) {
@@ -141,24 +136,6 @@ impl Card {
     /// Whether input fields may take text now.
     pub fn accepts_input(&self) -> bool {
         matches!(self.phase, Phase::Asking(_) | Phase::Idle)
-    }
-
-    fn push_note(&mut self, note: Note) {
-        if matches!(&note, Note::Info(s) | Note::Error(s) if s.is_empty()) {
-            return;
-        }
-        if self.notes.len() == MAX_NOTES {
-            self.notes.pop_front();
-        }
-        self.notes.push_back(note);
-    }
-}
-
-fn note_of(m: &Message) -> Option<Note> {
-    match m {
-        Message::Info(t) => Some(Note::Info(t.as_str().to_owned())),
-        Message::Error(t) => Some(Note::Error(t.as_str().to_owned())),
-        _ => None,
     }
 }
 
@@ -172,11 +149,16 @@ pub fn label_text(prompt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use vestibule_core::SafeText;
+    use vestibule_greeter::card::Prompt;
 
     use super::*;
 
     fn t(s: &str) -> SafeText {
         SafeText::from_trusted(s)
+    }
+
+    fn shown(c: &Card) -> Vec<String> {
+        c.notes().map(|n| n.text().as_str().to_owned()).collect()
     }
 
     #[test]
@@ -193,18 +175,24 @@ mod tests {
         assert_eq!(
             c.phase,
             Phase::Asking(vec![
-                Item::Note(Note::Info("Token 1 of 2".into())),
-                Item::Field {
-                    label: "Code: ".into(),
+                Item::Note(Shown::Info(t("Token 1 of 2"))),
+                Item::Prompt(Prompt {
+                    label: t("Code: "),
                     hidden: false
-                },
-                Item::Note(Note::Error("careful".into())),
-                Item::Field {
-                    label: "PIN: ".into(),
+                }),
+                Item::Note(Shown::Error(t("careful"))),
+                Item::Prompt(Prompt {
+                    label: t("PIN: "),
                     hidden: true
-                },
+                }),
             ])
         );
+        assert!(
+            shown(&c).is_empty(),
+            "the batch's texts are in place, not above it"
+        );
+        assert!(c.submit());
+        assert_eq!(shown(&c), ["Token 1 of 2", "careful"], "they stay once answered");
     }
 
     #[test]
@@ -213,7 +201,7 @@ mod tests {
         c.start(false);
         assert!(!c.messages(&[Message::Error(t("Your password has expired"))]));
         assert_eq!(c.phase, Phase::Working);
-        assert_eq!(c.notes, [Note::Error("Your password has expired".into())]);
+        assert_eq!(shown(&c), ["Your password has expired"]);
     }
 
     #[test]
@@ -235,19 +223,25 @@ mod tests {
         c.start(false);
         c.failed("Wrong password.");
         c.start(true);
-        assert_eq!(c.notes, [Note::Error("Wrong password.".into())]);
+        assert_eq!(shown(&c), ["Wrong password."]);
         c.start(false);
-        assert!(c.notes.is_empty());
+        assert!(shown(&c).is_empty());
     }
 
     #[test]
-    fn notes_are_capped() {
+    fn notes_are_capped_and_the_greeters_own_are_sanitized() {
         let mut c = Card::default();
         for i in 0..(MAX_NOTES + 5) {
             c.say(Note::Info(format!("n{i}")));
         }
-        assert_eq!(c.notes.len(), MAX_NOTES);
-        assert_eq!(c.notes.back(), Some(&Note::Info(format!("n{}", MAX_NOTES + 4))));
+        let notes = shown(&c);
+        assert_eq!(notes.len(), MAX_NOTES);
+        assert_eq!(
+            notes.last().map(String::as_str),
+            Some(format!("n{}", MAX_NOTES + 4).as_str())
+        );
+        c.say(Note::Error("bad\u{1b}[2J".into()));
+        assert_eq!(shown(&c).last().map(String::as_str), Some("bad^[[2J"));
     }
 
     #[test]

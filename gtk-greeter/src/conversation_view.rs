@@ -13,7 +13,7 @@ use gtk::glib::translate::ToGlibPtr;
 use gtk::prelude::*;
 use vestibule_core::{Secret, MAX_SECRET_BYTES};
 
-use crate::card::{label_text, Card, Item, Note, Phase};
+use crate::card::{label_text, Card, Item, Note, Phase, Shown};
 
 /// The card's widgets.
 pub struct CardView {
@@ -71,7 +71,7 @@ impl CardView {
         while let Some(child) = self.notes.first_child() {
             self.notes.remove(&child);
         }
-        for note in &card.notes {
+        for note in card.notes() {
             self.notes.append(&note_label(note));
         }
         match &card.phase {
@@ -109,7 +109,8 @@ impl CardView {
                     self.batch.append(&note_label(n));
                     fields.push(None);
                 }
-                Item::Field { label, hidden } => {
+                Item::Prompt(prompt) => {
+                    let (label, hidden) = (prompt.label.as_str(), &prompt.hidden);
                     let text = label_text(label);
                     let caption = gtk::Label::new(Some(&text));
                     caption.set_xalign(0.0);
@@ -264,10 +265,10 @@ fn read_answer(w: &gtk::Widget) -> Result<Secret, vestibule_core::SecretError> {
     Secret::from_bytes(text)
 }
 
-fn note_label(note: &Note) -> gtk::Label {
+fn note_label(note: &Shown) -> gtk::Label {
     let (text, class) = match note {
-        Note::Info(t) => (t, "info"),
-        Note::Error(t) => (t, "error"),
+        Shown::Info(t) => (t.as_str(), "info"),
+        Shown::Error(t) => (t.as_str(), "error"),
     };
     let l = gtk::Label::new(Some(text));
     l.set_wrap(true);
