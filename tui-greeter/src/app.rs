@@ -1,7 +1,7 @@
 //! The greeter as a state machine: [`App::update`] takes one [`Event`] (a key, a clock tick, a
-//! report from the login service's client) and returns the [`Effect`]s the caller must carry out. No I/O
-//! happens here, so every screen state and transition is reachable from a unit test, and the view
-//! (`view.rs`) is a pure function of this state.
+//! report from the login daemon's client) and returns the [`Effect`]s the caller must carry out.
+//! No I/O happens here, so every screen state and transition is reachable from a unit test, and
+//! the view (`view.rs`) is a pure function of this state.
 //!
 //! What PAM asks is what the card shows: the prompts' texts come from the messages, never from
 //! here. Answers are typed straight into [`Secret`]s and handed over, never copied.
@@ -69,9 +69,10 @@ pub enum Effect {
     },
     /// Answers to the current conversation call, one per message.
     Answer(Vec<Option<Secret>>),
-    /// Ask the worker to stop the login (answers the current call with a cancellation).
+    /// Abandon the login (the daemon is told with `cancel_session`).
     Cancel,
-    /// Start the chosen session (index into [`App::sessions`]), remembering the choice.
+    /// Authenticated: ask the daemon for the chosen session (index into [`App::sessions`]); the
+    /// choice is remembered in [`App::remembered`] for the state file.
     RunSession {
         user: String,
         session: usize,
@@ -93,7 +94,7 @@ pub enum Phase {
     Prompt,
     /// The fail delay after a wrong answer.
     Delay(Duration),
-    /// The session runs; the screen belongs to it.
+    /// Authenticated: the session is asked for, and the greeter leaves once it is accepted.
     Session,
 }
 

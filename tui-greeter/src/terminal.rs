@@ -76,7 +76,7 @@ pub fn restore() {
 }
 
 /// Makes a panic of the UI thread restore the terminal before the message is printed, so it is
-/// readable and the console is usable. (A panic on the PAM thread ends only that login: the UI
+/// readable and the console is usable. (A panic on the client's thread ends only that login: the UI
 /// goes on and keeps the terminal.)
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
