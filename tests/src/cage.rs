@@ -245,36 +245,32 @@ pub fn greeter_command(work: &Work, seat: &Seat, greeter: &Greeter) -> String {
     format!("{} 2>>{}", quoted.join(" "), dir.join("greeter.log").display())
 }
 
-/// vestibuled with the GTK greeter in cage on a [`Seat`]; the widgets read back through the
-/// greeter's probe, keys typed through the seat.
-pub struct Desktop<'w> {
-    pub daemon: Vestibuled<'w>,
+/// The greeter on a [`Seat`] as a person meets it: keys typed on the seat, the widgets read
+/// back through the greeter's probe (`WORK/probe`), whoever started it (vestibuled or greetd).
+pub struct Screen {
     pub seat: Seat,
     pub probe: PathBuf,
+    work: PathBuf,
     batch: Cell<u64>,
-    /// The pid of the greeter the last wait saw.
+    /// The pid of the greeter the last [`Screen::wait_window`] saw.
     pid: Cell<u32>,
 }
 
-impl<'w> Desktop<'w> {
-    pub fn start(work: &'w Work, name: &str, greeter: Greeter) -> Desktop<'w> {
-        let seat = Seat::start(work.path());
-        let command = greeter_command(work, &seat, &greeter);
-        let daemon = Vestibuled::start(work, name, Setup::greeter(command));
-        Desktop {
-            daemon,
+impl Screen {
+    pub fn new(work: &Work, seat: Seat) -> Screen {
+        Screen {
             seat,
             probe: work.path().join("probe"),
+            work: work.path().to_owned(),
             batch: Cell::new(0),
             pid: Cell::new(0),
         }
     }
 
-    /// Waits for greeter number `n` (1-based, counted by the daemon's greeter wrapper) to show
-    /// its window with the focus in the user field; its probe text.
-    pub fn wait_greeter(&self, n: usize) -> String {
-        let g = self.daemon.wait_greeter(n);
-        let s = self.wait_until(&format!("greeter {n}'s window"), |s| {
+    /// Waits for a greeter process other than the last one seen to show its window with the
+    /// focus in the user field; its probe text.
+    pub fn wait_window(&self, what: &str) -> String {
+        let s = self.wait_until(what, |s| {
             let pid = probe_pid(s);
             pid != 0
                 && pid != self.pid.get()
@@ -283,7 +279,6 @@ impl<'w> Desktop<'w> {
         });
         self.pid.set(probe_pid(&s));
         self.batch.set(0);
-        let _ = g;
         s
     }
 
@@ -300,10 +295,13 @@ impl<'w> Desktop<'w> {
                 return text;
             }
             if start.elapsed() > LIMIT {
+                let read = |name: &str| fs::read_to_string(self.work.join(name)).unwrap_or_default();
                 panic!(
-                    "the greeter did not show {what} within {LIMIT:?}; on screen:\n{text}\n{}\n--- greeter.log:\n{}",
-                    self.daemon.diagnostics(),
-                    tail(&self.daemon.work.read("greeter.log"), 30)
+                    "the greeter did not show {what} within {LIMIT:?}; on screen:\n{text}\n\
+                     --- greeter.log:\n{}\n--- daemon.log:\n{}\n--- greeters.log:\n{}",
+                    tail(&read("greeter.log"), 30),
+                    tail(&read("daemon.log"), 30),
+                    read("greeters.log"),
                 );
             }
             std::thread::sleep(Duration::from_millis(25));
@@ -364,6 +362,39 @@ impl<'w> Desktop<'w> {
         wait_probe_until(&self.probe, LIMIT, "a new prompt batch", |s| {
             batch_number(s) > after
         })
+    }
+}
+
+/// vestibuled with the GTK greeter in cage on a [`Seat`]; what a person sees and types is its
+/// [`Screen`] (`Deref`).
+pub struct Desktop<'w> {
+    pub daemon: Vestibuled<'w>,
+    pub screen: Screen,
+}
+
+impl std::ops::Deref for Desktop<'_> {
+    type Target = Screen;
+    fn deref(&self) -> &Screen {
+        &self.screen
+    }
+}
+
+impl<'w> Desktop<'w> {
+    pub fn start(work: &'w Work, name: &str, greeter: Greeter) -> Desktop<'w> {
+        let seat = Seat::start(work.path());
+        let command = greeter_command(work, &seat, &greeter);
+        let daemon = Vestibuled::start(work, name, Setup::greeter(command));
+        Desktop {
+            daemon,
+            screen: Screen::new(work, seat),
+        }
+    }
+
+    /// Waits for greeter number `n` (1-based, counted by the daemon's greeter wrapper) to show
+    /// its window with the focus in the user field; its probe text.
+    pub fn wait_greeter(&self, n: usize) -> String {
+        self.daemon.wait_greeter(n);
+        self.screen.wait_window(&format!("greeter {n}'s window"))
     }
 
     /// Runs `args` as the greeter user in the sandbox with the greeter's `XDG_RUNTIME_DIR`.
