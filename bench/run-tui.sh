@@ -29,6 +29,10 @@ TOOLS=$ROOT/target/bench-tools
 
 cargo build --release --locked -p vestibule-tui >&2
 TUIGREET=$TOOLS/bin/tuigreet
+# scripts/install-deps.sh installs the same version for the daemon's tests: use it if it is there.
+if "$ROOT/target/tools/bin/tuigreet" --version 2>/dev/null | grep -q '0\.10\.2'; then
+	TUIGREET=$ROOT/target/tools/bin/tuigreet
+fi
 if [ ! -x "$TUIGREET" ] || ! "$TUIGREET" --version 2>/dev/null | grep -q '0\.10\.2'; then
 	cargo install tuigreet --version 0.10.2 --locked --root "$TOOLS" --target-dir "$ROOT/target/bench-tools-build" >&2
 fi
