@@ -19,8 +19,8 @@
 # the real greetd greeter the daemon's tests log in with, and the daemon the benchmark and the
 # greeter's compatibility test run side by side), cage + seatd + wtype (a kiosk Wayland compositor,
 # its seat daemon and a Wayland typist: what the desktop greeter runs under; xwayland, without
-# which cage 0.1.4 does not start), xinit (startx: the X11 sessions' default wrapper). pam_limits and pam_loginuid, which the daemon's tests stack,
-# come with libpam-modules.
+# which cage 0.1.4 does not start), xinit (startx: the X11 sessions' default wrapper). pam_limits
+# and pam_loginuid, which the daemon's tests stack, come with libpam-modules.
 # Two tools not from the archive's installed set, kept under target/tools (never on the host's
 # paths): tuigreet 0.10.2 from crates.io (cargo install --locked, only when missing), a real
 # greetd greeter nobody here wrote; pinned because the tests drive its screen (prompts, layout,
