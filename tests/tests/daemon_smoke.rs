@@ -230,3 +230,160 @@ fn pam_limits_and_loginuid_stay_with_the_login_in_its_own_worker() {
     );
     d.end_session("erin");
 }
+
+#[test]
+fn sigterm_ends_the_session_closes_pam_and_the_daemon_exits_0() {
+    let work = vestibule_e2e::Work::new();
+    let d = Vestibuled::start(&work, "smoke-sigterm", Setup::agreety(&work));
+    login(&d, 1, "alice", "alice-pw-1");
+    let s = d.session("alice");
+    let daemon = d.pid();
+    signal(daemon, nix::sys::signal::Signal::SIGTERM);
+    d.wait_until("the daemon's exit", || (!alive(daemon)).then_some(()));
+    assert!(!alive(s.pid()), "alice's session outlived the daemon's SIGTERM");
+    let closed = work
+        .record()
+        .iter()
+        .filter(|r| r.function == "close_session" && r.user == "alice")
+        .count();
+    assert_eq!(closed, 1, "{:?}", work.record());
+    assert!(d.workers().is_empty(), "workers left: {:?}", d.workers());
+    assert!(
+        work.read("daemon.log").contains("vestibuled stopped"),
+        "{}",
+        d.diagnostics()
+    );
+}
+
+/// Waits up to 30 s for `f` to give a value; panics with `what` and the daemon's log.
+fn wait<T>(work: &vestibule_e2e::Work, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < STEP,
+            "{what}: not within {STEP:?}\n{}",
+            work.read("daemon.log")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+/// Starts vestibuled with `[initial_session]` for `user` added to the harness's configuration,
+/// in a tmux pane of its own; returns the pane (killed when dropped) and the daemon's pid.
+fn start_with_autologin(
+    work: &vestibule_e2e::Work,
+    name: &str,
+    user: &str,
+) -> (vestibule_e2e::tmux::Tmux, u32) {
+    use vestibule_e2e::tmux::{quote, Tmux};
+    let dir = work.path();
+    for f in ["daemon.pid", "sandbox.pid"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    // The harness renders the PAM services, the session command and the configuration; its
+    // daemon is stopped at once, and another one runs with autologin added.
+    let probe = Vestibuled::start(work, &format!("{name}-setup"), Setup::agreety(work));
+    let pid = probe.pid();
+    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    probe.wait_until("the set-up daemon's exit", || (!alive(pid)).then_some(()));
+    drop(probe);
+    for f in ["daemon.pid", "sandbox.pid", "greeters.log"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let mut config = std::fs::read_to_string(dir.join("vestibuled.toml")).unwrap();
+    let session = session_command(work).display().to_string();
+    config.push_str(&format!(
+        "\n[initial_session]\ncommand = \"{session}\"\nuser = \"{user}\"\n"
+    ));
+    std::fs::write(dir.join("vestibuled2.toml"), config).unwrap();
+    let daemon = [
+        vestibule_e2e::binary("vestibuled").display().to_string(),
+        "--config".into(),
+        dir.join("vestibuled2.toml").display().to_string(),
+        "--pam-confdir".into(),
+        work.pam_dir().display().to_string(),
+        "--worker".into(),
+        vestibule_e2e::binary("vestibule-worker").display().to_string(),
+        "--runtime-dir".into(),
+        dir.join("daemon-run").display().to_string(),
+    ];
+    let d = |f: &str| quote(&dir.join(f).display().to_string());
+    let script = format!(
+        "VESTIBULE_LOG=debug {run} {work} sh -c 'echo $$ >\"$1\"; shift; exec \"$@\"' \
+         sh {pid} {daemon} 2>>{log}; sleep 600",
+        run = quote(
+            &vestibule_e2e::tests_dir()
+                .join("sandbox/run.sh")
+                .display()
+                .to_string()
+        ),
+        work = quote(&dir.display().to_string()),
+        pid = d("daemon.pid"),
+        daemon = daemon.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
+        log = d("daemon.log"),
+    );
+    let tmux = Tmux::start(name, (100, 30), &script);
+    let pid = wait(work, "the daemon's pid", || {
+        work.read("daemon.pid").trim().parse().ok()
+    });
+    (tmux, pid)
+}
+
+#[test]
+fn the_initial_session_logs_in_without_a_greeter_and_only_once() {
+    let work = vestibule_e2e::Work::new();
+    let session = |work: &vestibule_e2e::Work| {
+        let text = wait(work, "alice's session", || {
+            Some(work.read("session.alice")).filter(|t| !t.is_empty())
+        });
+        let _ = std::fs::remove_file(work.path().join("session.alice"));
+        text
+    };
+    let (tmux, daemon) = start_with_autologin(&work, "smoke-autologin", "alice");
+    let s = session(&work);
+    assert!(
+        s.contains("user=alice\n") && s.contains("tty_stat=alice tty 620\n"),
+        "{s}"
+    );
+    assert!(
+        work.read("greeters.log").is_empty(),
+        "a greeter ran before the initial session"
+    );
+    let autologin = work.read("autologin-record.log");
+    assert!(
+        autologin.lines().any(|l| l.starts_with("open_session ")),
+        "{autologin}"
+    );
+    assert!(
+        !autologin.lines().any(|l| l.starts_with("authenticate ")),
+        "{autologin}"
+    );
+    // Its end brings the greeter, as after any session.
+    std::fs::write(work.path().join("end.alice"), "").unwrap();
+    wait(&work, "the greeter after the initial session", || {
+        tmux.screen().contains("login:").then_some(())
+    });
+    signal(daemon, nix::sys::signal::Signal::SIGKILL);
+    wait(&work, "the daemon's death", || (!alive(daemon)).then_some(()));
+    drop(tmux);
+    // A daemon started again (same boot: the runfile is there) shows the greeter only.
+    assert!(work.path().join("vestibuled.run").exists(), "no runfile");
+    let (tmux, daemon) = start_with_autologin(&work, "smoke-autologin-2", "alice");
+    wait(&work, "the greeter", || {
+        tmux.screen().contains("login:").then_some(())
+    });
+    assert!(
+        !work.path().join("session.alice").exists(),
+        "the initial session ran twice"
+    );
+    let opened = work
+        .read("autologin-record.log")
+        .lines()
+        .filter(|l| l.starts_with("open_session "))
+        .count();
+    assert_eq!(opened, 1);
+    signal(daemon, nix::sys::signal::Signal::SIGTERM);
+}
