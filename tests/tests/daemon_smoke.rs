@@ -232,7 +232,7 @@ fn pam_limits_and_loginuid_stay_with_the_login_in_its_own_worker() {
 }
 
 #[test]
-fn sigterm_ends_the_session_closes_pam_and_the_daemon_exits_0() {
+fn sigterm_ends_the_session_closes_pam_and_stops_the_daemon() {
     let work = vestibule_e2e::Work::new();
     let d = Vestibuled::start(&work, "smoke-sigterm", Setup::agreety(&work));
     login(&d, 1, "alice", "alice-pw-1");
