@@ -12,28 +12,31 @@ pub fn disable_core_dumps() -> nix::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    const CHILD: &str = "VESTIBULE_HARDENING_CHILD";
+
+    /// Runs itself again in a child process (the harness left as it was), which hardens itself
+    /// and reports what the kernel says.
     #[test]
     fn the_process_is_no_longer_dumpable() {
-        // In a child, so the test harness itself is left as it was.
+        if std::env::var_os(CHILD).is_some() {
+            super::disable_core_dumps().unwrap();
+            let dumpable = nix::sys::prctl::get_dumpable().unwrap();
+            let (soft, hard) =
+                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE).unwrap();
+            println!("dumpable={dumpable} core={soft}/{hard}");
+            return;
+        }
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "hardening::tests::child", "--nocapture", "--ignored"])
-            .env("VESTIBULE_HARDENING_CHILD", "1")
+            .args([
+                "--exact",
+                "hardening::tests::the_process_is_no_longer_dumpable",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("dumpable=false core=0/0"), "{text}");
-    }
-
-    /// Run only by the test above, in its own process.
-    #[test]
-    #[ignore = "run in a child process by the_process_is_no_longer_dumpable"]
-    fn child() {
-        if std::env::var_os("VESTIBULE_HARDENING_CHILD").is_none() {
-            return;
-        }
-        super::disable_core_dumps().unwrap();
-        let dumpable = nix::sys::prctl::get_dumpable().unwrap();
-        let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE).unwrap();
-        println!("dumpable={dumpable} core={soft}/{hard}");
     }
 }
