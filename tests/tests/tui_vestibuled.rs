@@ -69,6 +69,19 @@ fn vestibule_tui_logs_in_through_vestibuled_with_the_extension() {
     assert_eq!(work.read("tui-state"), "user alice\nsession alice Command\n");
     assert_eq!(calls(&work, "authenticate"), 2, "{:?}", work.record());
     assert_eq!(calls(&work, "open_session"), 1);
+    // The auth log has login(1)'s lines for both attempts, never the wrong password.
+    let log = work.syslog();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("FAILED LOGIN 1 ON ") && l.contains("FOR 'alice'")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("LOGIN ON ") && l.contains(" BY alice")),
+        "{log:?}"
+    );
+    assert!(log.iter().all(|l| !l.contains("wrong-one")), "{log:?}");
     d.end_session("alice");
     // A new greeter, a new process, alice remembered.
     let g2 = d.wait_greeter(2);
