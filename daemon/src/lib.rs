@@ -7,6 +7,9 @@
 //! modules do to a process (limits, loginuid, keyrings, the logind session) belongs to that
 //! login alone.
 //!
+//! I/O helpers: [`link`] (a framed non-blocking socket), [`terminal`] (which terminal, its socket
+//! directory, no descriptor of our own on it).
+//!
 //! Pure parts, unit-tested: [`config`] (greetd's file format), [`relay`] (greetd's protocol, one
 //! message at a time, or the extension's whole batches, against the worker's batches), [`env`]
 //! (what a greeter may put into a session's environment), [`command`] (greetd's `sh -c`).
@@ -14,6 +17,8 @@
 pub mod command;
 pub mod config;
 pub mod env;
+pub mod link;
 pub mod relay;
 pub mod server;
+pub mod terminal;
 pub mod worker;

@@ -10,11 +10,11 @@
 //! the daemon waits for them (SIGKILL after 10 s) and exits 0.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, IsTerminal, Read, Write};
+use std::io::{ErrorKind, IsTerminal};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,17 +25,17 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{Pid, Uid, User};
-use serde::Serialize;
-use vestibule_ipc::frame::{self, FrameDecoder};
+use vestibule_ipc::frame;
 use vestibule_ipc::worker::{
     DaemonToGreeter, DaemonToLogin, GreeterSetup, GreeterToDaemon, LoginSetup, LoginToDaemon, Records,
     Terminal, MAX_WORKER_MESSAGE_BYTES,
 };
 use vestibule_ipc::{Request, Response, EXTENSION_ENV, EXTENSION_VERSION, MAX_REQUEST_BYTES};
-use zeroize::Zeroizing;
 
 use crate::config::{Config, Vt};
+use crate::link::{drain, Link};
 use crate::relay::{Action, Relay};
+use crate::terminal::{detach_stdio, resolve_tty, socket_dir_name};
 
 /// How long the greeter may take to exit after `start_session`, then after SIGTERM.
 const GREETER_EXIT: Duration = Duration::from_secs(10);
@@ -80,94 +80,6 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
 fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> ServerError {
     let what = what.into();
     move |source| ServerError::Sys { what, source }
-}
-
-/// A non-blocking framed socket to a worker or a greeter.
-struct Link {
-    stream: UnixStream,
-    decoder: FrameDecoder,
-    out: Zeroizing<Vec<u8>>,
-    /// The peer closed its end (or the link failed).
-    closed: bool,
-}
-
-impl Link {
-    fn new(stream: UnixStream, limit: usize) -> std::io::Result<Link> {
-        stream.set_nonblocking(true)?;
-        Ok(Link {
-            stream,
-            decoder: FrameDecoder::new(limit),
-            out: Zeroizing::new(Vec::new()),
-            closed: false,
-        })
-    }
-
-    fn send<T: Serialize>(&mut self, msg: &T) {
-        if self.closed {
-            return;
-        }
-        match frame::encode(msg) {
-            Ok(f) => {
-                let mut grown = Zeroizing::new(Vec::with_capacity(self.out.len() + f.len()));
-                grown.extend_from_slice(&self.out);
-                grown.extend_from_slice(&f);
-                self.out = grown;
-                self.flush();
-            }
-            Err(e) => tracing::error!(error = %e, "cannot encode a message"),
-        }
-    }
-
-    fn flush(&mut self) {
-        while !self.out.is_empty() && !self.closed {
-            match self.stream.write(&self.out) {
-                Ok(0) => self.closed = true,
-                Ok(n) => {
-                    let rest = Zeroizing::new(self.out[n..].to_vec());
-                    self.out = rest;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => self.closed = true,
-            }
-        }
-    }
-
-    /// Reads what is there into the decoder; marks the link closed at end of stream.
-    fn fill(&mut self) {
-        let mut buf = Zeroizing::new([0u8; 4096]);
-        loop {
-            match self.stream.read(&mut buf[..]) {
-                Ok(0) => {
-                    self.closed = true;
-                    return;
-                }
-                Ok(n) => {
-                    self.decoder.feed(&buf[..n]);
-                    if n < buf.len() {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.closed = true;
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Reads one chunk at most (greeters: never more than one request ahead).
-    fn fill_once(&mut self) {
-        let mut buf = Zeroizing::new([0u8; 4096]);
-        match self.stream.read(&mut buf[..]) {
-            Ok(0) => self.closed = true,
-            Ok(n) => self.decoder.feed(&buf[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
-            Err(_) => self.closed = true,
-        }
-    }
 }
 
 /// A worker process and its socket.
@@ -233,38 +145,6 @@ pub struct Daemon {
     restart_at: Option<Instant>,
     /// Why the daemon is stopping on its own (the terminal went away), if it is.
     fatal: Option<String>,
-}
-
-/// The name of the socket's directory for a terminal: `greeter-tty1`, `greeter-pts-3`.
-pub fn socket_dir_name(tty: Option<&Path>) -> String {
-    match tty {
-        Some(p) => format!(
-            "greeter-{}",
-            vestibule_core::utmp::line_of(&p.to_string_lossy()).replace('/', "-")
-        ),
-        None => "greeter-stdin".into(),
-    }
-}
-
-fn resolve_tty(vt: Vt) -> Result<Option<PathBuf>, ServerError> {
-    match vt {
-        Vt::Number(n) => Ok(Some(PathBuf::from(format!("/dev/tty{n}")))),
-        Vt::Current => {
-            let stdin = std::io::stdin();
-            if !stdin.is_terminal() {
-                return Err(ServerError::Setup(
-                    "vt = \"current\", but standard input is not a terminal".into(),
-                ));
-            }
-            nix::unistd::ttyname(stdin.as_fd())
-                .map(Some)
-                .map_err(sys("cannot name the terminal on standard input"))
-        }
-        Vt::Next => vestibule_core::tty::next_free_vt()
-            .map(|n| Some(PathBuf::from(format!("/dev/tty{n}"))))
-            .map_err(|e| ServerError::Setup(format!("vt = \"next\": {e}"))),
-        Vt::None => Ok(None),
-    }
 }
 
 impl Daemon {
@@ -1151,26 +1031,6 @@ impl Daemon {
     }
 }
 
-/// Takes every whole message out of a worker link; unreadable ones are logged and skipped.
-fn drain<T: serde::de::DeserializeOwned>(link: &mut Link) -> Vec<T> {
-    let mut out = Vec::new();
-    loop {
-        match link.decoder.next_body() {
-            Ok(Some(body)) => match frame::decode::<T>(&body) {
-                Ok(m) => out.push(m),
-                Err(e) => tracing::warn!(error = %e, "unreadable report from a worker"),
-            },
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "a worker sent an oversized report");
-                link.closed = true;
-                break;
-            }
-        }
-    }
-    out
-}
-
 fn log_reply(id: u64, r: &Response) {
     match r {
         Response::Error {
@@ -1202,40 +1062,4 @@ fn invoker_name() -> String {
         .flatten()
         .map(|u| u.name)
         .unwrap_or_else(|| Uid::current().to_string())
-}
-
-/// Points standard input (and output and error, when they are the terminal) at /dev/null, so
-/// the daemon holds nothing open on the terminal it revokes.
-fn detach_stdio(tty: &Path) {
-    let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    else {
-        tracing::warn!("cannot open /dev/null");
-        return;
-    };
-    let is_tty = |fd: BorrowedFd<'_>| nix::unistd::ttyname(fd).is_ok_and(|p| p == tty);
-    let out = is_tty(std::io::stdout().as_fd());
-    let err = is_tty(std::io::stderr().as_fd());
-    if err {
-        tracing::info!("logging stops here: standard error is the terminal, which is revoked (redirect it)");
-    }
-    for (fd, on) in [(0, true), (1, out), (2, err)] {
-        if on {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_terminal_has_a_socket_directory_of_its_own() {
-        assert_eq!(socket_dir_name(Some(Path::new("/dev/tty1"))), "greeter-tty1");
-        assert_eq!(socket_dir_name(Some(Path::new("/dev/pts/3"))), "greeter-pts-3");
-        assert_eq!(socket_dir_name(None), "greeter-stdin");
-    }
 }
