@@ -24,6 +24,8 @@
 #   directories and daemon sockets are the sandbox's own);
 # - fresh /var/log/wtmp and /var/log/btmp bound over the host's, so `who` and `last -f
 #   /var/log/wtmp` read only what the command wrote.
+# - with VESTIBULE_SANDBOX_VT=N: /dev/tty0 and /dev/ttyN (a Linux VT for a daemon to open) in
+#   the private /dev, which otherwise has no VT nodes.
 # Processes outside the sandbox see its /run, /etc and logs with `nsenter --mount --target PID`.
 set -euo pipefail
 
@@ -58,6 +60,13 @@ for node in null zero full random urandom tty ptmx; do
 	touch "/dev/$node"
 	mount --bind "$root/olddev/$node" "/dev/$node"
 done
+if [ -n "${VESTIBULE_SANDBOX_VT:-}" ]; then
+	for node in tty0 "tty$VESTIBULE_SANDBOX_VT"; do
+		[ -c "$root/olddev/$node" ] || { echo "sandbox/run.sh: no /dev/$node on the host" >&2; exit 96; }
+		touch "/dev/$node"
+		mount --bind "$root/olddev/$node" "/dev/$node"
+	done
+fi
 for dir in pts shm; do
 	mkdir -p "/dev/$dir"
 	mount --rbind "$root/olddev/$dir" "/dev/$dir"

@@ -72,6 +72,9 @@ pub struct Setup {
     pub pam_script: bool,
     /// The session agent's bus (`--agent-bus`).
     pub agent_bus: Option<String>,
+    /// A virtual terminal (`vt = N`, `switch = false`: never switched to) instead of the tmux
+    /// pane's terminal (`vt = "current"`).
+    pub vt: Option<u32>,
 }
 
 impl Setup {
@@ -108,6 +111,7 @@ impl Setup {
             greeter: command,
             pam_script: false,
             agent_bus: None,
+            vt: None,
         }
     }
 }
@@ -186,7 +190,10 @@ impl SessionInfo {
     }
 }
 
-/// A running vestibuled in its sandbox and tmux pane; both are killed when dropped.
+/// A running vestibuled in its sandbox and tmux pane. When dropped, every process in the
+/// sandbox's mount namespace is killed (the daemon, its workers, greeters and sessions, and
+/// whatever they left behind: the revoked terminal no longer reaches them, so tmux's hangup
+/// would not), then the tmux server.
 pub struct Vestibuled<'w> {
     pub work: &'w Work,
     pub tmux: Tmux,
@@ -232,8 +239,12 @@ impl<'w> Vestibuled<'w> {
             dir.display(),
             setup.greeter
         );
+        let terminal = match setup.vt {
+            Some(n) => format!("vt = {n}\nswitch = false"),
+            None => "vt = \"current\"".to_owned(),
+        };
         let config = format!(
-            "[terminal]\nvt = \"current\"\n\n[general]\nrunfile = {}\n\n[default_session]\n\
+            "[terminal]\n{terminal}\n\n[general]\nrunfile = {}\n\n[default_session]\n\
              command = {}\nuser = \"{GREETER_USER}\"\n\n[vestibule]\nmax_tries = 3\nfail_delay_ms = 10\n",
             toml_str(&dir.join("vestibuled.run").display().to_string()),
             toml_str(&greeter),
@@ -258,8 +269,12 @@ impl<'w> Vestibuled<'w> {
         // The sandbox shell's pid (to enter its mount namespace) and the daemon's, then the daemon
         // (exec: same pid) with its log in the work dir; what the pane shows after it exits.
         let script = format!(
-            "VESTIBULE_LOG=debug {run} {work} sh -c 'echo $PPID >\"$1\"; echo $$ >\"$2\"; shift 2; exec \"$@\"' \
+            "VESTIBULE_LOG=debug{vt} {run} {work} sh -c 'echo $PPID >\"$1\"; echo $$ >\"$2\"; shift 2; exec \"$@\"' \
              sh {sandbox} {pid} {daemon} 2>>{log}; echo \"DAEMON EXITED=$?\"; sleep 600",
+            vt = setup
+                .vt
+                .map(|n| format!(" VESTIBULE_SANDBOX_VT={n}"))
+                .unwrap_or_default(),
             run = quote(&tests_dir().join("sandbox/run.sh").display().to_string()),
             work = quote(&dir.display().to_string()),
             sandbox = d("sandbox.pid"),
@@ -270,12 +285,25 @@ impl<'w> Vestibuled<'w> {
         let tmux = Tmux::start(name, (100, 30), &script);
         let v = Vestibuled { work, tmux };
         v.pid();
+        assert!(
+            !work.read("sandbox.mntns").is_empty(),
+            "the sandbox's mount namespace is unknown"
+        );
         v
     }
 
-    /// The daemon's pid.
+    /// The daemon's pid. (The first call after a start also notes the sandbox's mount namespace
+    /// in `sandbox.mntns`, for the clean-up when this is dropped.)
     pub fn pid(&self) -> u32 {
-        self.read_pid("daemon.pid")
+        let pid = self.read_pid("daemon.pid");
+        let ns = mount_ns(self.sandbox_pid());
+        let file = self.work.path().join("sandbox.mntns");
+        let known = fs::read_to_string(&file).unwrap_or_default();
+        // Gone when the sandbox's shell has ended (after the daemon was killed): noted before.
+        if !ns.is_empty() && ns != mount_ns(std::process::id()) && !known.lines().any(|l| l == ns) {
+            fs::write(&file, format!("{known}{ns}\n")).unwrap();
+        }
+        pid
     }
 
     /// The pid of the sandbox's shell (it lives as long as the sandbox).
@@ -479,6 +507,28 @@ impl<'w> Vestibuled<'w> {
             })
             .collect()
     }
+}
+
+impl Drop for Vestibuled<'_> {
+    fn drop(&mut self) {
+        let known = self.work.read("sandbox.mntns");
+        let namespaces: Vec<&str> = known.lines().filter(|l| !l.is_empty()).collect();
+        for pid in processes() {
+            if namespaces.contains(&mount_ns(pid).as_str()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// A process's mount namespace ("" once it is gone).
+fn mount_ns(pid: u32) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/mnt"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Every descendant of `pid` (children first found through /proc/PID/task/*/children).

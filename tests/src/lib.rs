@@ -413,4 +413,5 @@ pub mod cage;
 pub mod daemon;
 pub mod sway;
 pub mod tmux;
+pub mod vt;
 pub mod x11;

@@ -3,7 +3,8 @@
 //! the root sandbox with real accounts (pam_unix, pam_limits, pam_loginuid, record.py). What a
 //! user and an admin would notice: the session runs as alice on that terminal (its own session,
 //! the terminal hers, 0620), `who` lists it, `last` shows its login and logout, its runtime
-//! directory lives as long as it, and a new greeter comes back when it ends.
+//! directory lives as long as it, and a new greeter comes back when it ends. One login runs on a
+//! free Linux VT instead (`vt = N`, `switch = false`: the console is never switched to it).
 
 use std::os::unix::fs::MetadataExt;
 
@@ -191,4 +192,44 @@ fn who_and_last_show_the_session_and_its_runtime_dir_lives_as_long_as_it() {
     d.wait_until("the removal of alice's runtime dir", || {
         (!d.ns(&["test", "-e", &runtime]).status.success()).then_some(())
     });
+}
+
+#[test]
+fn agreety_logs_alice_in_on_a_free_virtual_terminal() {
+    let vt = vestibule_e2e::vt::Vt::free();
+    let work = Work::new();
+    let mut setup = Setup::agreety(&work);
+    setup.vt = Some(vt.number);
+    let d = Vestibuled::start(&work, "vt", setup);
+    let g = d.wait_greeter(1);
+    assert_eq!(g.tty, vt.path(), "{g:?}");
+    d.assert_unprivileged(&g);
+    vt.wait_for("GREETER-1", STEP);
+    vt.wait_for("login:", STEP);
+    vt.line("alice");
+    vt.wait_for("Password:", STEP);
+    vt.line("alice-pw-1");
+    let s = d.session("alice");
+    assert_eq!(
+        (s.get("user"), s.get("tty")),
+        ("alice", vt.path().as_str()),
+        "{s:?}"
+    );
+    assert_eq!(
+        s.get("sid"),
+        s.get("pid"),
+        "the session is not a session leader: {s:?}"
+    );
+    for fd in ["fd0", "fd1", "fd2"] {
+        assert_eq!(s.get(fd), vt.path(), "{fd} of the session: {s:?}");
+    }
+    assert_eq!(s.get("tty_stat"), "alice tty 620", "{s:?}");
+    assert_eq!(s.get("XDG_VTNR"), vt.number.to_string(), "{s:?}");
+    vt.wait_for("SESSION RUNNING AS alice", STEP);
+    d.end_session("alice");
+    let g2 = d.wait_greeter(2);
+    assert_eq!(g2.tty, vt.path());
+    vt.wait_for("GREETER-2", STEP);
+    let meta = std::fs::metadata(vt.path()).unwrap();
+    assert_ne!(meta.uid(), d.uid("alice"), "the VT still belongs to alice");
 }
