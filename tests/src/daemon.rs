@@ -75,6 +75,8 @@ pub struct Setup {
     /// A virtual terminal (`vt = N`, `switch = false`: never switched to) instead of the tmux
     /// pane's terminal (`vt = "current"`).
     pub vt: Option<u32>,
+    /// More of the config file, appended as is (an `[initial_session]`, say).
+    pub extra_config: String,
 }
 
 impl Setup {
@@ -112,6 +114,7 @@ impl Setup {
             pam_script: false,
             agent_bus: None,
             vt: None,
+            extra_config: String::new(),
         }
     }
 }
@@ -248,7 +251,7 @@ impl<'w> Vestibuled<'w> {
              command = {}\nuser = \"{GREETER_USER}\"\n\n[vestibule]\nmax_tries = 3\nfail_delay_ms = 10\n",
             toml_str(&dir.join("vestibuled.run").display().to_string()),
             toml_str(&greeter),
-        );
+        ) + &setup.extra_config;
         fs::write(dir.join("vestibuled.toml"), config).unwrap();
 
         let mut daemon = vec![
@@ -575,14 +578,6 @@ pub fn argv(pid: u32) -> Vec<String> {
         .split(|&b| b == 0)
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
-/// Pids of every running `vestibule-worker`.
-pub fn workers() -> Vec<u32> {
-    processes()
-        .into_iter()
-        .filter(|&p| crate::exe(p).ends_with("/vestibule-worker"))
         .collect()
 }
 
