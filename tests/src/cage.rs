@@ -134,6 +134,11 @@ impl Seat {
 
     /// Runs vkbd.py with these actions (`text:...`, `key:...`).
     pub fn keys(&self, actions: &[String]) {
+        self.keys_output(actions);
+    }
+
+    /// Runs vkbd.py with these actions; what it printed (`stamp` actions).
+    pub fn keys_output(&self, actions: &[String]) -> String {
         let out = self
             .as_nobody("python3")
             .arg(vkbd())
@@ -145,6 +150,7 @@ impl Seat {
             "vkbd.py {actions:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn type_text(&self, text: &str) {
@@ -444,4 +450,77 @@ pub fn named(pids: &[u32], name: &str) -> Vec<u32> {
         .copied()
         .filter(|&p| crate::exe(p).ends_with(&suffix) && crate::daemon::alive(p))
         .collect()
+}
+
+/// Debian's greetd 0.9 with the GTK greeter in cage on a [`Seat`], in the root sandbox on a tmux
+/// pane (`vt = "none"`): its own PAM service, `/etc/pam.d/greetd` of the sandbox's /etc (Debian's
+/// common-auth, pam_unix), and `greetd-greeter` (pam_permit). greetd 0.9 makes no runtime
+/// directory for its greeter (pam_systemd or pam_rundir would), so the greeter command gives cage
+/// `WORK/greeter-run`, as an admin without logind must. Each greeter appends `pid= uid= sock=
+/// proto=` to `WORK/greeters.log`.
+pub struct Greetd {
+    pub tmux: crate::tmux::Tmux,
+    pub screen: Screen,
+}
+
+impl std::ops::Deref for Greetd {
+    type Target = Screen;
+    fn deref(&self) -> &Screen {
+        &self.screen
+    }
+}
+
+impl Greetd {
+    pub fn start(work: &Work, name: &str, mut greeter: Greeter) -> Greetd {
+        crate::require_root();
+        assert!(
+            Path::new("/usr/sbin/greetd").is_file(),
+            "greetd is not installed (/usr/sbin/greetd): scripts/install-deps.sh installs it"
+        );
+        let dir = work.path();
+        let seat = Seat::start(dir);
+        let runtime = dir.join("greeter-run");
+        greeter.env.push(format!("XDG_RUNTIME_DIR={}", runtime.display()));
+        let command = greeter_command(work, &seat, &greeter);
+        let wrapper = dir.join("greeter.sh");
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho \"pid=$$ uid=$(id -u) sock=$GREETD_SOCK proto=${{VESTIBULE_GREETER_PROTOCOL:-}}\" \
+                 >>{d}/greeters.log\nexec {command}\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        fs::write(
+            dir.join("greetd.toml"),
+            format!(
+                "[terminal]\nvt = \"none\"\n[general]\nrunfile = \"{d}/greetd.run\"\nsource_profile = false\n\
+                 [default_session]\ncommand = \"sh {w}\"\nuser = \"{GREETER_USER}\"\n",
+                d = dir.display(),
+                w = wrapper.display()
+            ),
+        )
+        .unwrap();
+        let inside = format!(
+            "#!/bin/sh\nset -e\nprintf 'account required pam_permit.so\\nsession required pam_permit.so\\n' \
+             > /etc/pam.d/greetd-greeter\ninstall -d -m 0700 -o {GREETER_USER} -g {GREETER_USER} {r}\n\
+             exec /usr/sbin/greetd --config {d}/greetd.toml\n",
+            r = runtime.display(),
+            d = dir.display()
+        );
+        fs::write(dir.join("greetd.sh"), inside).unwrap();
+        let script = format!(
+            "{} {} sh {} 2>{}/greetd.log; echo GREETD EXITED=$?; sleep 600",
+            crate::tmux::quote(&tests_dir().join("sandbox/run.sh").display().to_string()),
+            crate::tmux::quote(&dir.display().to_string()),
+            crate::tmux::quote(&dir.join("greetd.sh").display().to_string()),
+            dir.display()
+        );
+        let tmux = crate::tmux::Tmux::start(name, (100, 30), &script);
+        Greetd {
+            tmux,
+            screen: Screen::new(work, seat),
+        }
+    }
 }
