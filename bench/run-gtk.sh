@@ -126,7 +126,17 @@ CONFIG
 GTK_VERSION=$(pkg-config --modversion gtk4 2>/dev/null || dpkg-query -W -f='${Version}' libgtk-4-1)
 LIGHTDM_VERSION=$(dpkg-query -W -f='${Version}' lightdm-gtk-greeter)
 LIGHTDM_LABEL="lightdm-gtk-greeter ${LIGHTDM_VERSION%%-*}"
-GREETER_CMD="$GTK --config $WORK/config.toml --pam-confdir $WORK/pam.d"
+# The greeter is a client of the login daemon and refuses root: it runs as nobody with a
+# GREETD_SOCK nobody answers (nothing is sent there until a login starts), a runtime and cache
+# directory of its own and no session bus (the bus above is root's). The greeter in its real place,
+# cage under vestibuled, is measured by bench/run-cage.sh.
+mkdir -m 700 "$WORK/nobody-runtime" "$WORK/nobody-cache"
+chown nobody:nogroup "$WORK/nobody-runtime" "$WORK/nobody-cache"
+chmod 755 "$WORK"
+chmod 644 "$WORK/config.toml"
+GREETER_CMD="setpriv --reuid=nobody --regid=nogroup --clear-groups -- env GREETD_SOCK=$WORK/no-daemon.sock \
+XDG_RUNTIME_DIR=$WORK/nobody-runtime XDG_CACHE_HOME=$WORK/nobody-cache DBUS_SESSION_BUS_ADDRESS=disabled: \
+$GTK --config $WORK/config.toml"
 
 # (1) + (3): both greeters, interleaved.
 log "greeters: $RUNS starts each, idle $IDLE s"
