@@ -14,6 +14,28 @@ use vestibuled::server::{Daemon, Options};
 const USAGE: &str = "usage: vestibuled [--config FILE] [--pam-confdir DIR] [--worker PATH] \
                      [--runtime-dir DIR] [--agent-bus ADDR] [--check]";
 
+/// `--help`, in clap's layout: the one description of the flags, which the man page and the shell
+/// completions are generated from (tools/mangen); a test below checks it against `parse`.
+const HELP: &str = "\
+Vestibule's login daemon for one terminal: the greeter as an unprivileged user over greetd's protocol, one worker process per login
+
+Usage: vestibuled [OPTIONS]
+
+Options:
+      --config <FILE>       The configuration [default: /etc/vestibule/vestibuled.toml]
+      --check               Load and validate the configuration, print `vestibuled: FILE: ok` and
+                            exit 0, or the error and exit 2
+      --pam-confdir <DIR>   Read the PAM services from DIR instead of /etc/pam.d (tests, the demo);
+                            refused in a setuid or setgid process; passed on to every worker
+      --worker <PATH>       The worker binary (default: vestibule-worker next to vestibuled, else
+                            /usr/libexec/vestibule/vestibule-worker)
+      --runtime-dir <DIR>   The greeter sockets (DIR/greeter-LINE/socket) and runtime-directory
+                            holders (DIR/users/) [default: /run/vestibule]
+      --agent-bus <ADDR>    The session agent's bus, where workers register their sessions
+                            (default: $VESTIBULE_AGENT_BUS, else the system bus)
+  -h, --help                Print help
+";
+
 /// The command line.
 #[derive(Debug, Default)]
 struct Args {
@@ -82,7 +104,7 @@ fn main() -> ExitCode {
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) if e.is_empty() => {
-            println!("{USAGE}");
+            print!("{HELP}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -170,5 +192,33 @@ mod tests {
         assert_eq!(a.agent_bus.as_deref(), Some("unix:path=/b"));
         assert!(args(&["--worker"]).unwrap_err().contains("needs a value"));
         assert!(args(&["--bogus"]).unwrap_err().contains("unknown"));
+    }
+
+    /// The help (and so the man page and completions) lists exactly the flags `parse` accepts,
+    /// each with a value when it takes one, and the usage line names them all.
+    #[test]
+    fn help_lists_every_flag_parse_accepts() {
+        let mut listed = Vec::new();
+        for line in HELP.lines().filter(|l| l.starts_with("      --")) {
+            let mut words = line.split_whitespace();
+            let flag = words.next().unwrap();
+            let value = words.next().filter(|w| w.starts_with('<'));
+            let got = match value {
+                Some(_) => args(&[flag, "x"]),
+                None => args(&[flag]),
+            };
+            assert!(got.is_ok(), "{flag} from --help is refused: {got:?}");
+            if value.is_some() {
+                assert!(args(&[flag]).unwrap_err().contains("needs a value"), "{flag}");
+            }
+            assert!(USAGE.contains(flag), "{flag} missing from the usage line");
+            listed.push(flag);
+        }
+        assert_eq!(
+            listed.len(),
+            USAGE.matches("[--").count(),
+            "usage and help differ"
+        );
+        assert_eq!(args(&["--help"]).unwrap_err(), "");
     }
 }
