@@ -19,7 +19,9 @@
 # the real greetd greeter the daemon's tests log in with, and the daemon the benchmark and the
 # greeter's compatibility test run side by side), cage + seatd + wtype (a kiosk Wayland compositor,
 # its seat daemon and a Wayland typist: what the desktop greeter runs under; xwayland, without
-# which cage 0.1.4 does not start), xinit (startx: the X11 sessions' default wrapper). pam_limits
+# which cage 0.1.4 does not start), xinit (startx: the X11 sessions' default wrapper), openbox +
+# xterm + x11-utils (a real window manager, an application with a prompt of its own, and xprop:
+# the lock screen's keyboard grab and stacking test). pam_limits
 # and pam_loginuid, which the daemon's tests stack, come with libpam-modules.
 # Two tools not from the archive's installed set, kept under target/tools (never on the host's
 # paths): tuigreet 0.10.2 from crates.io (cargo install --locked, only when missing), a real
@@ -39,7 +41,7 @@ set -euo pipefail
 
 packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd
 	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib xauth sway grim
-	greetd cage seatd wtype xwayland xinit)
+	greetd cage seatd wtype xwayland xinit openbox xterm x11-utils)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(valgrind hyperfine time dpkg-dev lightdm-gtk-greeter python3-gi)
 fi

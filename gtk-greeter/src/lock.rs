@@ -9,6 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use gtk::prelude::*;
 use gtk::{gdk, glib};
@@ -19,7 +20,12 @@ use vestibule_greeter::PamEvent;
 
 use crate::card::{Card, Phase};
 use crate::conversation_view::CardView;
-use crate::{bridge, clock, probe};
+use crate::{bridge, clock, probe, x11_hold};
+
+/// How often the lock windows are raised again and a missing grab retried while locked.
+const HOLD_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a grab is retried before the screen says it has none (i3lock tries for about as long).
+const GRAB_PATIENCE: Duration = Duration::from_secs(3);
 
 /// What the lock screen needs to know.
 pub struct LockSettings {
@@ -40,6 +46,12 @@ pub struct LockScreen {
     worker: RefCell<Option<mpsc::Sender<ToWorker>>>,
     locked: Cell<bool>,
     on_unlocked: RefCell<Option<Box<dyn Fn()>>>,
+    /// X11: the window holding the keyboard and pointer grab, if any.
+    grabbed: RefCell<Option<gtk::Window>>,
+    /// X11: since when a grab has been wanted and not had.
+    grab_wanted: Cell<Option<Instant>>,
+    /// Shown when no grab could be had: input may reach other windows.
+    grab_warning: gtk::Label,
 }
 
 impl LockScreen {
@@ -65,6 +77,11 @@ impl LockScreen {
         button.update_property(&[gtk::accessible::Property::Label("Unlock")]);
         button.set_halign(gtk::Align::End);
         card_box.append(&button);
+        let grab_warning = gtk::Label::new(None);
+        grab_warning.add_css_class("error");
+        grab_warning.set_wrap(true);
+        grab_warning.set_visible(false);
+        card_box.append(&grab_warning);
         panel.append(&clock_label);
         panel.append(&card_box);
 
@@ -78,6 +95,9 @@ impl LockScreen {
             worker: RefCell::new(None),
             locked: Cell::new(false),
             on_unlocked: RefCell::new(None),
+            grabbed: RefCell::new(None),
+            grab_wanted: Cell::new(None),
+            grab_warning,
         });
         let weak = Rc::downgrade(&me);
         me.view.connect_submit(move || {
@@ -150,6 +170,65 @@ impl LockScreen {
         *self.card.borrow_mut() = Card::default();
         self.start_worker();
         self.refresh(false);
+        self.keep_holding();
+    }
+
+    /// While locked, on X11: every [`HOLD_INTERVAL`] the lock windows are raised above whatever
+    /// another client mapped or raised, and a grab that is missing (not had yet, or lost with a
+    /// window replaced when the monitors changed) is tried again.
+    fn keep_holding(self: &Rc<Self>) {
+        let Some(display) = gdk::Display::default() else {
+            return;
+        };
+        if !x11_hold::is_x11(&display) {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        glib::timeout_add_local(HOLD_INTERVAL, move || match weak.upgrade() {
+            Some(l) if l.locked.get() => {
+                l.hold();
+                glib::ControlFlow::Continue
+            }
+            _ => glib::ControlFlow::Break,
+        });
+    }
+
+    /// One round of holding: raise, and grab for the first window unless it has the grab.
+    fn hold(&self) {
+        let windows: Vec<gtk::Window> = self.windows.borrow().iter().map(|(_, w)| w.clone()).collect();
+        let Some(first) = windows.first().cloned() else {
+            return;
+        };
+        x11_hold::raise(&windows);
+        if first.is_mapped() {
+            x11_hold::keep_focus(&first);
+        }
+        if self.grabbed.borrow().as_ref() == Some(&first) {
+            return;
+        }
+        match x11_hold::grab(&first) {
+            Ok(()) => {
+                tracing::debug!("keyboard and pointer grabbed");
+                *self.grabbed.borrow_mut() = Some(first);
+                self.grab_wanted.set(None);
+                self.grab_warning.set_visible(false);
+                self.probe();
+            }
+            Err(e) => {
+                tracing::trace!(error = ?e, "no grab yet");
+                let since = *self.grab_wanted.get().get_or_insert_with(Instant::now);
+                self.grab_wanted.set(Some(since));
+                if since.elapsed() >= GRAB_PATIENCE && !self.grab_warning.is_visible() {
+                    tracing::warn!(error = ?e, "cannot grab the keyboard and pointer");
+                    self.grab_warning.set_text(
+                        "Another program holds the keyboard or mouse: what you type may reach other \
+                         windows. Still trying.",
+                    );
+                    self.grab_warning.set_visible(true);
+                    self.probe();
+                }
+            }
+        }
     }
 
     /// Someone else unlocked the session (root through the agent): stop asking, uncover.
@@ -242,6 +321,15 @@ impl LockScreen {
             }
         });
         w.add_controller(keys);
+        // Grab the moment the window is on screen, not at the next round of `hold`.
+        let weak = Rc::downgrade(self);
+        w.connect_map(move |_| {
+            if let Some(l) = weak.upgrade() {
+                if l.locked.get() && x11_hold::is_x11(&gdk::Display::default().expect("a display")) {
+                    l.hold();
+                }
+            }
+        });
         if probe::target().is_some() {
             let weak = Rc::downgrade(self);
             w.connect_focus_widget_notify(move |_| {
@@ -255,6 +343,11 @@ impl LockScreen {
 
     fn uncover(&self) {
         self.locked.set(false);
+        if let Some(w) = self.grabbed.borrow_mut().take() {
+            x11_hold::release(&w);
+        }
+        self.grab_wanted.set(None);
+        self.grab_warning.set_visible(false);
         for (_, w) in self.windows.borrow_mut().drain(..) {
             w.set_child(None::<&gtk::Widget>);
             w.destroy();
@@ -332,6 +425,18 @@ impl LockScreen {
     /// Writes the test probe (see `probe.rs`).
     pub fn probe(&self) {
         let windows: Vec<gtk::Window> = self.windows.borrow().iter().map(|(_, w)| w.clone()).collect();
-        probe::dump(&windows);
+        let grabbed = self
+            .grabbed
+            .borrow()
+            .as_ref()
+            .is_some_and(|g| windows.first() == Some(g));
+        probe::dump_with(
+            &windows,
+            &[if grabbed {
+                "input grabbed"
+            } else {
+                "input not grabbed"
+            }],
+        );
     }
 }

@@ -12,6 +12,7 @@ mod probe;
 mod signals;
 mod style;
 mod users;
+mod x11_hold;
 
 use std::cell::RefCell;
 use std::path::PathBuf;

@@ -16,10 +16,19 @@ pub fn target() -> Option<PathBuf> {
 
 /// Writes a dump of these windows' visible widgets.
 pub fn dump(windows: &[gtk::Window]) {
+    dump_with(windows, &[]);
+}
+
+/// The same, with lines of state that no widget shows (the lock screen's input grab) after the
+/// pid line.
+pub fn dump_with(windows: &[gtk::Window], state: &[&str]) {
     let Some(path) = target() else {
         return;
     };
     let mut out = format!("pid={}\n", std::process::id());
+    for line in state {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(d) = gtk::gdk::Display::default() {
         let monitors = d.monitors();
         let geometry: Vec<String> = (0..monitors.n_items())

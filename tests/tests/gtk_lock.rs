@@ -488,6 +488,141 @@ fn an_agent_restart_while_locked_never_uncovers_and_a_locker_lost_meanwhile_is_r
     drop(leader);
 }
 
+/// A magenta desktop under a window manager: a window of type _NET_WM_WINDOW_TYPE_DESKTOP,
+/// which the window manager keeps below every other (an override-redirect backdrop, as
+/// `Xvfb::backdrop` makes, would stay above the windows it manages). Killed when dropped.
+fn desktop_backdrop(x: &Xvfb, colour: &str) -> Reaped {
+    let code = r#"
+import sys
+from Xlib import display, X, Xatom
+d = display.Display(sys.argv[1])
+s = d.screen()
+w = s.root.create_window(0, 0, s.width_in_pixels, s.height_in_pixels, 0, s.root_depth,
+    X.InputOutput, X.CopyFromParent, background_pixel=int(sys.argv[2], 16))
+w.change_property(d.intern_atom("_NET_WM_WINDOW_TYPE"), Xatom.ATOM, 32,
+    [d.intern_atom("_NET_WM_WINDOW_TYPE_DESKTOP")])
+w.map()
+d.sync()
+while True:
+    d.next_event()
+"#;
+    let child = Reaped::spawn(
+        x.client("/usr/bin/python3")
+            .args(["-c", code, &x.display, colour]),
+    );
+    let start = Instant::now();
+    while x
+        .screenshot(&std::env::temp_dir().join(format!("desktop-{}.png", std::process::id())))
+        .count(MAGENTA)
+        < (x.width * x.height / 2) as usize
+    {
+        assert!(start.elapsed() < LIMIT, "the desktop backdrop did not show");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Runs `xdotool ARGS` on `x` and returns its output (window ids).
+fn xdotool_out(x: &Xvfb, args: &[&str]) -> String {
+    let out = x.client("xdotool").args(args).output().expect("xdotool");
+    assert!(out.status.success(), "xdotool {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Starts an xterm that reads one hidden line (a password prompt of its own) into `file`;
+/// returns it with its window id, once the window is mapped.
+fn xterm_reading_into(x: &Xvfb, file: &std::path::Path, title: &str) -> (Reaped, String) {
+    let script = format!(
+        "stty -echo; read -r line; printf %s \"$line\" > '{}'",
+        file.display()
+    );
+    let child = Reaped::spawn(x.client("xterm").args([
+        "-T",
+        title,
+        "-geometry",
+        "60x10+20+20",
+        "-e",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let id = xdotool_out(x, &["search", "--sync", "--name", title]);
+    let id = id.lines().next().unwrap().to_owned();
+    (child, id)
+}
+
+/// Under a real window manager (openbox) with another application focused and a password prompt
+/// of its own: the lock covers the screen and takes the keyboard (what is typed reaches the lock
+/// screen, never the application), and neither the window manager's Alt-Tab nor the application
+/// raising itself nor a window mapped after the lock uncovers it.
+#[test]
+fn under_a_window_manager_the_lock_screen_holds_keyboard_and_stacking() {
+    let work = Work::new();
+    work.service_as("lock-unix", "vestibule-lock", &[]);
+    let x = Xvfb::start(800, 600);
+    let _wm = Reaped::spawn(
+        x.client("openbox")
+            .args(["--sm-disable", "--config-file", "/dev/null"]),
+    );
+    // openbox is up once it has put its check window on the root window.
+    let start = Instant::now();
+    while !x
+        .client("xprop")
+        .args(["-root", "_NET_SUPPORTING_WM_CHECK"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("window id"))
+        .unwrap_or(false)
+    {
+        assert!(start.elapsed() < LIMIT, "openbox did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _desktop = desktop_backdrop(&x, "ff00ff");
+    let captured = work.path().join("captured");
+    let (_term, term) = xterm_reading_into(&x, &captured, "other-app");
+    x.xdotool(&["windowactivate", "--sync", &term]);
+    assert!(
+        uncovered_pixels(&x, &work, "desktop") > 0,
+        "the backdrop shows before the lock"
+    );
+
+    let mut l = lock_as_alice(&work, &x, &["--fail-delay-ms", "10"]);
+    l.wait_focus("password-entry");
+    l.wait("input grabbed");
+    assert_covered(&x, &work, "wm-locked");
+
+    // The window manager's Alt-Tab, the other application activated and raised: still covered.
+    x.key("alt+Tab");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_covered(&x, &work, "wm-after-alt-tab");
+    let _ = x.client("xdotool").args(["windowactivate", &term]).status();
+    x.xdotool(&["windowraise", &term]);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_covered(&x, &work, "wm-after-raise");
+    // A window mapped after the lock.
+    let late_file = work.path().join("captured-late");
+    let (_late, _) = xterm_reading_into(&x, &late_file, "late-app");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_covered(&x, &work, "wm-after-new-window");
+
+    // Typing reaches the lock screen, not the applications behind it.
+    x.type_text("meant-for-the-lock");
+    x.key("Return");
+    l.wait("Wrong password.");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !captured.exists(),
+        "the other application got keys: {:?}",
+        fs::read_to_string(&captured)
+    );
+    assert!(!late_file.exists(), "the late window got keys");
+    l.answer(&x, "Password", "password-entry", "alice-pw-1");
+    assert_eq!(l.exit_code(LIMIT), Some(0), "unlocked");
+    assert!(
+        uncovered_pixels(&x, &work, "wm-unlocked") > 0,
+        "the desktop is back"
+    );
+}
+
 /// `dbus-send --type=signal` of the agent's `member` with `args`, as nobody or as root: anyone
 /// on the bus trying to pass for the agent.
 fn forge_signal(bus: &PrivateBus, as_nobody: bool, member: &str, args: &[&str]) {
