@@ -72,7 +72,7 @@ fn prepare(work: &Work, extra: &str, command: &[String], pam: Pam) -> PathBuf {
     }
     let line = argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
     let wrapper = format!(
-        "#!/bin/sh\n{line} 2>>{d}/stderr\ncode=$?\ncase \"$(stty -a)\" in *-icanon*) tty=raw;; \
+        "#!/bin/sh\nVESTIBULE_LOG=debug {line} 2>>{d}/stderr\ncode=$?\ncase \"$(stty -a)\" in *-icanon*) tty=raw;; \
          *) tty=cooked;; esac\necho \"EXIT=$code TTY=$tty UID=$(id -u)\" >> {d}/greeter.log\n\
          exit $code\n"
     );
@@ -542,7 +542,11 @@ fn resizing_during_a_prompt_keeps_it_usable() {
                 break s;
             }
         }
-        assert!(start.elapsed() < WAIT, "not redrawn at 40x12:\n{s}");
+        assert!(
+            start.elapsed() < WAIT,
+            "not redrawn at 40x12:\n{s}\nthe greeter's stderr:\n{}",
+            work.read("stderr")
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_card_intact(&s);

@@ -72,7 +72,8 @@ pub fn run(args: GreeterArgs) -> i32 {
     let mut looper = Loop {
         args: &args,
         worker: None,
-        size: None,
+        // The size the first frame is drawn at, so a resize before the first tick is noticed.
+        size: crossterm::terminal::size().ok(),
     };
     let code = looper.run(&mut app, &mut screen, &mut signals, vt);
     looper.stop_worker();
@@ -207,7 +208,8 @@ impl Loop<'_> {
                 last_tick = Instant::now();
                 let size = crossterm::terminal::size().ok();
                 if size != self.size {
-                    full |= self.size.is_some();
+                    tracing::debug!(?size, "terminal size");
+                    full = true;
                     self.size = size;
                 }
                 effects.extend(app.update(Event::Clock(clock_text(&self.args.config.greeter.clock_format))));
