@@ -23,6 +23,9 @@
 # xterm + x11-utils (a real window manager, an application with a prompt of its own, and xprop:
 # the lock screen's keyboard grab and stacking test). pam_limits
 # and pam_loginuid, which the daemon's tests stack, come with libpam-modules.
+# debhelper + dpkg-dev (make deb: debian/rules through dpkg-buildpackage), make (the Makefile
+# both the packages and `make install` use), lintian (checks the built .debs), man-db (man -l
+# renders every installed page, its warnings counted): the packaging test.
 # Two tools not from the archive's installed set, kept under target/tools (never on the host's
 # paths): tuigreet 0.10.2 from crates.io (cargo install --locked, only when missing), a real
 # greetd greeter nobody here wrote; pinned because the tests drive its screen (prompts, layout,
@@ -41,7 +44,8 @@ set -euo pipefail
 
 packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd
 	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib xauth sway grim
-	greetd cage seatd wtype xwayland xinit openbox xterm x11-utils)
+	greetd cage seatd wtype xwayland xinit openbox xterm x11-utils
+	debhelper dpkg-dev make lintian man-db)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(valgrind hyperfine time dpkg-dev lightdm-gtk-greeter python3-gi)
 fi
