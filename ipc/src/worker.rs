@@ -74,12 +74,17 @@ pub struct Records {
 pub enum DaemonToLogin {
     Setup(LoginSetup),
     /// The answers to the last conversation call, one per message (`None` for notices).
-    Answers { answers: Vec<Option<Answer>> },
+    Answers {
+        answers: Vec<Option<Answer>>,
+    },
     /// Stop: the greeter cancelled or went away. The worker ends its transaction and exits.
     Cancel,
     /// What to run once the session starts: greetd's `start_session`, already validated and
     /// with the environment filtered.
-    StartSession { cmd: Vec<String>, env: Vec<String> },
+    StartSession {
+        cmd: Vec<String>,
+        env: Vec<String>,
+    },
     /// The greeter has exited and the terminal is revoked: open the session and run it.
     Go,
 }
