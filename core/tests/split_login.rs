@@ -52,7 +52,8 @@ fn variables_put_before_open_are_in_the_sessions_pam_environment() {
         user: "nobody".into(),
         secret: Secret::from_bytes(b"pw").unwrap(),
     };
-    let mut auth = authenticate_login(Service::Login, &options(&dir, Some("nobody")), Box::new(conv)).unwrap();
+    let mut auth =
+        authenticate_login(Service::Login, &options(&dir, Some("nobody")), Box::new(conv)).unwrap();
     assert_eq!(auth.user(), "nobody");
     auth.putenv("XDG_SESSION_TYPE", "tty").unwrap();
     auth.putenv("XDG_SEAT", "seat0").unwrap();
