@@ -249,6 +249,16 @@ fn run(
     Ok(())
 }
 
+/// Tells the agent the screen is covered and input held (`LockSession` waits for it), on the
+/// locker's own connection, from a short-lived thread.
+pub fn report_locked(link: Client, id: String) {
+    std::thread::spawn(move || {
+        if let Err(e) = link.report_locked(&id) {
+            tracing::warn!(error = %e, "cannot tell the agent the screen is covered");
+        }
+    });
+}
+
 /// Tells the agent the session is unlocked, on the locker's own connection (from a short-lived
 /// thread: never on the main loop).
 pub fn report_unlocked(link: Client, id: String) {

@@ -46,6 +46,8 @@ pub struct LockScreen {
     worker: RefCell<Option<mpsc::Sender<ToWorker>>>,
     locked: Cell<bool>,
     on_unlocked: RefCell<Option<Box<dyn Fn()>>>,
+    /// Told once the screen is covered and input held (the lock daemon reports it to the agent).
+    on_held: RefCell<Option<Box<dyn Fn()>>>,
     /// X11: the window holding the keyboard and pointer grab, if any.
     grabbed: RefCell<Option<gtk::Window>>,
     /// X11: since when a grab has been wanted and not had.
@@ -95,6 +97,7 @@ impl LockScreen {
             worker: RefCell::new(None),
             locked: Cell::new(false),
             on_unlocked: RefCell::new(None),
+            on_held: RefCell::new(None),
             grabbed: RefCell::new(None),
             grab_wanted: Cell::new(None),
             grab_warning,
@@ -161,9 +164,34 @@ impl LockScreen {
         self.locked.get()
     }
 
+    /// What to do once the screen is covered and its input held: on X11 once keyboard and pointer
+    /// are grabbed, elsewhere once the windows are mapped (all a Wayland client can know).
+    pub fn connect_held(&self, f: impl Fn() + 'static) {
+        *self.on_held.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// Whether the screen is covered and input held now.
+    fn is_held(&self) -> bool {
+        let first = self.windows.borrow().first().map(|(_, w)| w.clone());
+        match (gdk::Display::default(), first) {
+            (Some(d), Some(first)) if x11_hold::is_x11(&d) => self.grabbed.borrow().as_ref() == Some(&first),
+            (_, first) => first.is_some(),
+        }
+    }
+
+    fn held(&self) {
+        if let Some(f) = self.on_held.borrow().as_ref() {
+            f();
+        }
+    }
+
     /// Covers the screens and starts asking for the password. Locking twice is harmless.
     pub fn lock(self: &Rc<Self>) {
         if self.locked.replace(true) {
+            // Asked again (the agent's Lock while already locked): say so again once held.
+            if self.is_held() {
+                self.held();
+            }
             return;
         }
         self.cover();
@@ -171,6 +199,10 @@ impl LockScreen {
         self.start_worker();
         self.refresh(false);
         self.keep_holding();
+        let x11 = gdk::Display::default().is_some_and(|d| x11_hold::is_x11(&d));
+        if !x11 && self.is_held() {
+            self.held();
+        }
     }
 
     /// While locked, on X11: every [`HOLD_INTERVAL`] the lock windows are raised above whatever
@@ -213,6 +245,7 @@ impl LockScreen {
                 self.grab_wanted.set(None);
                 self.grab_warning.set_visible(false);
                 self.probe();
+                self.held();
             }
             Err(e) => {
                 tracing::trace!(error = ?e, "no grab yet");

@@ -283,6 +283,12 @@ fn start_daemon(
             agent_watch::report_unlocked(link, id);
         }
     });
+    let for_held = session.clone();
+    screen.connect_held(move || {
+        if let Some((id, link)) = for_held.borrow().clone() {
+            agent_watch::report_locked(link, id);
+        }
+    });
     let weak = Rc::downgrade(screen);
     let app = app.clone();
     glib::spawn_future_local(async move {

@@ -149,6 +149,11 @@ impl Client {
         self.call("SetLocker", &(id,))
     }
 
+    /// As the session's lock screen: the screen is covered and input held.
+    pub fn report_locked(&self, id: &str) -> Result<(), CallError> {
+        self.call("ReportLocked", &(id,))
+    }
+
     pub fn lock_all(&self) -> Result<(), CallError> {
         self.call("LockAll", &())
     }

@@ -27,6 +27,11 @@ pub const OBJECT_PATH: &str = "/org/vestibule/SessionAgent1";
 pub const INTERFACE: &str = "org.vestibule.SessionAgent1";
 /// Error name for ids the agent does not know.
 pub const ERROR_NO_SUCH_SESSION: &str = "org.vestibule.SessionAgent1.Error.NoSuchSession";
+/// Error name for `LockSession` on a session that has no lock screen: nothing would cover it.
+pub const ERROR_NO_LOCK_SCREEN: &str = "org.vestibule.SessionAgent1.Error.NoLockScreen";
+/// Error name for `LockSession` when the lock screen did not report the screen covered (and its
+/// input held) within the agent's bound (`--lock-timeout-ms`).
+pub const ERROR_NOT_COVERED: &str = "org.vestibule.SessionAgent1.Error.NotCovered";
 
 /// The object path of a session's object (`org.vestibule.SessionAgent1.Session`), also announced
 /// in `SessionNew` / `SessionRemoved`. Built from the number, never from a caller's text: a

@@ -48,6 +48,8 @@ struct Inner {
     spawned: HashMap<u64, u32>,
     /// The display environment of the session's last locker ([`DISPLAY_VARS`]).
     display_env: HashMap<u64, Vec<(String, String)>>,
+    /// Sessions whose locker reported the screen covered and input held since the last Lock.
+    covered: std::collections::HashSet<u64>,
 }
 
 /// The registry, and how to start a locker.
@@ -117,6 +119,32 @@ impl Lockers {
         }
     }
 
+    /// Whether session `n` has a registered locker (one that is on the bus now).
+    pub fn has_locker(&self, n: u64) -> bool {
+        self.inner().by_name.values().any(|&v| v == n)
+    }
+
+    /// A `Lock` is about to go out for session `n`: an earlier report does not count for it.
+    pub fn expect_cover(&self, n: u64) {
+        self.inner().covered.remove(&n);
+    }
+
+    /// Session `n`'s locker `name` says the screen is covered and input held; false if `name` is
+    /// not its locker.
+    pub fn report_covered(&self, name: &str, n: u64) -> bool {
+        let mut inner = self.inner();
+        if inner.by_name.get(name) != Some(&n) {
+            return false;
+        }
+        inner.covered.insert(n);
+        true
+    }
+
+    /// Whether session `n`'s locker reported it covered since [`Lockers::expect_cover`].
+    pub fn is_covered(&self, n: u64) -> bool {
+        self.inner().covered.contains(&n)
+    }
+
     /// Whether `name` is session `n`'s registered locker.
     pub fn is_locker(&self, name: &str, n: u64) -> bool {
         self.inner().by_name.get(name) == Some(&n)
@@ -133,6 +161,7 @@ impl Lockers {
         inner.by_name.retain(|_, &mut v| v != n);
         inner.spawned.remove(&n);
         inner.display_env.remove(&n);
+        inner.covered.remove(&n);
     }
 
     /// The command line for `id`.
@@ -242,6 +271,23 @@ mod tests {
         );
         l.register(":1.5", 3, true, Some(100), false, true).unwrap();
         assert!(l.is_locker(":1.5", 3));
+    }
+
+    #[test]
+    fn only_the_sessions_locker_reports_it_covered_and_only_after_the_lock() {
+        let l = lockers();
+        assert!(!l.has_locker(3));
+        l.register(":1.5", 3, false, Some(100), false, false).unwrap();
+        assert!(l.has_locker(3));
+        l.expect_cover(3);
+        assert!(!l.report_covered(":1.9", 3), "not its locker");
+        assert!(!l.is_covered(3));
+        assert!(l.report_covered(":1.5", 3));
+        assert!(l.is_covered(3));
+        l.expect_cover(3);
+        assert!(!l.is_covered(3), "an old report does not count for the next lock");
+        l.vanished(":1.5");
+        assert!(!l.has_locker(3));
     }
 
     #[test]

@@ -47,6 +47,10 @@ struct Args {
     /// DISPLAY. "" starts none.
     #[arg(long, value_name = "COMMAND", default_value = vestibule_agent::locker::DEFAULT_COMMAND)]
     locker_command: String,
+    /// How long LockSession waits for the session's lock screen to report the screen covered and
+    /// its input held before it fails (NotCovered), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = service::LOCK_TIMEOUT.as_millis() as u64)]
+    lock_timeout_ms: u64,
     /// How often supervisors that cannot be watched by pidfd (a kernel before 5.3, the open-file
     /// limit reached) are checked for having died, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
@@ -130,6 +134,7 @@ fn run(args: Args) -> Result<(), String> {
                 .map(str::to_owned)
                 .collect(),
             bus_address: args.bus_address.clone(),
+            lock_timeout: Duration::from_millis(args.lock_timeout_ms),
         },
         Exits::new().map_err(|e| e.to_string())?,
     );

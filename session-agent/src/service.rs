@@ -39,7 +39,10 @@ use crate::table::{Entry, Process, Table, TableError};
 use crate::terminate;
 use crate::validate::{self, Invalid, RawRegistration};
 use crate::wire::{self, WireSession};
-use crate::{pam_close, procfs, session_path, ERROR_NO_SUCH_SESSION, OBJECT_PATH};
+use crate::{
+    pam_close, procfs, session_path, ERROR_NOT_COVERED, ERROR_NO_LOCK_SCREEN, ERROR_NO_SUCH_SESSION,
+    OBJECT_PATH,
+};
 
 /// How the agent was started.
 #[derive(Debug, Clone)]
@@ -59,7 +62,14 @@ pub struct Settings {
     /// The bus the agent serves on when it is not the system bus (`--bus-address`), passed on to
     /// the lockers it starts.
     pub bus_address: Option<String>,
+    /// How long `LockSession` waits for the lock screen to report the screen covered
+    /// (`--lock-timeout-ms`, default [`LOCK_TIMEOUT`]).
+    pub lock_timeout: Duration,
 }
+
+/// How long a lock screen may take from the `Lock` signal to reporting the screen covered and
+/// its input held, before `LockSession` fails with NotCovered.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The agent's state, shared by the bus handlers and the supervisor watch.
 #[derive(Debug)]
@@ -196,6 +206,8 @@ pub enum AgentError {
     AccessDenied(String),
     InvalidArgs(String),
     NoSuchSession(String),
+    NoLockScreen(String),
+    NotCovered(String),
     Failed(String),
     /// The standard errors of `org.freedesktop.DBus.Properties` (unknown or read-only property).
     Fdo(zbus::fdo::Error),
@@ -216,6 +228,8 @@ impl DBusError for AgentError {
             AgentError::AccessDenied(_) => "org.freedesktop.DBus.Error.AccessDenied",
             AgentError::InvalidArgs(_) => "org.freedesktop.DBus.Error.InvalidArgs",
             AgentError::NoSuchSession(_) => ERROR_NO_SUCH_SESSION,
+            AgentError::NoLockScreen(_) => ERROR_NO_LOCK_SCREEN,
+            AgentError::NotCovered(_) => ERROR_NOT_COVERED,
             AgentError::Failed(_) | AgentError::ZBus(_) => "org.freedesktop.DBus.Error.Failed",
             AgentError::Fdo(e) => return e.name(),
         })
@@ -226,6 +240,8 @@ impl DBusError for AgentError {
             AgentError::AccessDenied(s)
             | AgentError::InvalidArgs(s)
             | AgentError::NoSuchSession(s)
+            | AgentError::NoLockScreen(s)
+            | AgentError::NotCovered(s)
             | AgentError::Failed(s) => Some(s),
             AgentError::Fdo(e) => e.description(),
             AgentError::ZBus(_) => Some("internal D-Bus error in the agent"),
@@ -528,7 +544,10 @@ impl Agent {
         Ok(())
     }
 
-    /// Marks a session locked and sends `Lock(id)`: its lock screen listens for it.
+    /// Sends `Lock(id)` to the session's lock screen and marks the session locked once the lock
+    /// screen reports the screen covered and its input held (`ReportLocked`); replies then.
+    /// Fails with NoLockScreen when no lock screen is registered, NotCovered when none reports
+    /// within `--lock-timeout-ms`; the session stays active then.
     async fn lock_session(
         &self,
         #[zbus(header)] hdr: Header<'_>,
@@ -615,37 +634,47 @@ impl Agent {
         Ok(())
     }
 
-    /// Locks every user session (greeters and lock screens are left alone). Root only.
+    /// The session's lock screen says the screen is covered and its input held: a `LockSession`
+    /// waiting for that replies now and the session reads `locked`. Only the session's
+    /// registered lock screen may say so.
+    async fn report_locked(&self, #[zbus(header)] hdr: Header<'_>, id: String) -> Result<(), AgentError> {
+        let n = validate::session_id(&id)?;
+        self.shared.lock().table.get(n)?;
+        let sender = hdr.sender().map(|s| s.to_string()).unwrap_or_default();
+        if !self.shared.lockers.report_covered(&sender, n) {
+            return Err(AgentError::AccessDenied(format!(
+                "only session {id}'s lock screen may report it covered"
+            )));
+        }
+        tracing::info!(id, "the lock screen reports the screen covered");
+        Ok(())
+    }
+
+    /// Locks every user session that has a lock screen, as LockSession does for each (sessions
+    /// without one are left active and logged). Root only.
     async fn lock_all(
         &self,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
-        #[zbus(signal_context)] ctxt: SignalContext<'_>,
     ) -> Result<(), AgentError> {
         let caller = caller_uid(&self.shared, conn, &hdr).await?;
         authz::check(caller, Action::LockAll)?;
-        let locked: Vec<u64> = {
-            let mut state = self.shared.lock();
-            let ids: Vec<u64> = state
+        let ids: Vec<u64> = {
+            let state = self.shared.lock();
+            state
                 .table
                 .iter()
                 .filter(|(_, e)| {
                     e.record.class == SessionClass::User && e.record.state == SessionState::Active
                 })
                 .map(|(n, _)| n)
-                .collect();
-            let locked: Vec<u64> = ids
-                .into_iter()
-                .filter(|&n| state.table.set_lock(n, true).unwrap_or(false))
-                .collect();
-            for &n in &locked {
-                state.record_state(n);
-            }
-            locked
+                .collect()
         };
-        for n in locked {
-            Self::lock(&ctxt, &n.to_string()).await?;
-            objects::state_changed(conn, n, SessionState::Locked).await;
+        for n in ids {
+            let id = n.to_string();
+            if let Err(e) = set_locked(&self.shared, caller, conn, &id, true).await {
+                tracing::warn!(id, error = %e.description().unwrap_or_default(), "LockAll left a session unlocked");
+            }
         }
         Ok(())
     }
@@ -709,6 +738,18 @@ pub(crate) async fn set_locked(
     locked: bool,
 ) -> Reply<()> {
     let n = validate::session_id(id)?;
+    if locked {
+        let (owner, state_now) = {
+            let state = shared.lock();
+            let e = state.table.get(n)?;
+            (e.record.uid, e.record.state)
+        };
+        authz::check(caller, Action::Lock { id, owner })?;
+        if state_now == SessionState::Locked {
+            return Ok(());
+        }
+        cover(shared, conn, n, id).await?;
+    }
     let changed = {
         let mut state = shared.lock();
         let owner = state.table.get(n)?.record.uid;
@@ -726,10 +767,9 @@ pub(crate) async fn set_locked(
     if !changed {
         return Ok(());
     }
-    let ctxt = SignalContext::new(conn, OBJECT_PATH)?;
-    match locked {
-        true => Agent::lock(&ctxt, id).await?,
-        false => Agent::unlock(&ctxt, id).await?,
+    if !locked {
+        let ctxt = SignalContext::new(conn, OBJECT_PATH)?;
+        Agent::unlock(&ctxt, id).await?;
     }
     let new = if locked {
         SessionState::Locked
@@ -737,6 +777,34 @@ pub(crate) async fn set_locked(
         SessionState::Active
     };
     objects::state_changed(conn, n, new).await;
+    Ok(())
+}
+
+/// "Locked" means covered: sends `Lock(id)` to session `n`'s lock screen and returns once it has
+/// reported the screen covered and its input held (`ReportLocked`). No lock screen registered:
+/// NoLockScreen at once; no report within [`Settings::lock_timeout`]: NotCovered. Either way the
+/// session is not marked locked.
+async fn cover(shared: &Shared, conn: &Connection, n: u64, id: &str) -> Reply<()> {
+    if !shared.lockers.has_locker(n) {
+        return Err(AgentError::NoLockScreen(format!(
+            "session {id} has no lock screen to cover it (none registered with SetLocker)"
+        )));
+    }
+    shared.lockers.expect_cover(n);
+    let ctxt = SignalContext::new(conn, OBJECT_PATH)?;
+    Agent::lock(&ctxt, id).await?;
+    let limit = shared.settings.lock_timeout;
+    let start = std::time::Instant::now();
+    while !shared.lockers.is_covered(n) {
+        if start.elapsed() >= limit {
+            tracing::warn!(id, ?limit, "the lock screen did not report the screen covered");
+            return Err(AgentError::NotCovered(format!(
+                "session {id}: the lock screen did not report the screen covered and its input held within {} ms",
+                limit.as_millis()
+            )));
+        }
+        async_io::Timer::after(std::time::Duration::from_millis(5)).await;
+    }
     Ok(())
 }
 

@@ -206,6 +206,31 @@ impl Fake {
 }
 
 /// Whether `pid` exists and is not a zombie.
+/// A stand-in lock screen for session `id`: registers with SetLocker (as root) and answers each
+/// `Lock(id)` with ReportLocked, as a real lock screen does once the screen is covered and its
+/// input held; LockSession replies only then. Lives as long as the test's bus.
+fn fake_locker(bus: &Bus, id: &str) {
+    let client = bus.client();
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface("org.vestibule.SessionAgent1")
+        .unwrap()
+        .member("Lock")
+        .unwrap()
+        .build();
+    let messages =
+        zbus::blocking::MessageIterator::for_match_rule(rule, client.connection(), Some(64)).unwrap();
+    client.set_locker(id).unwrap();
+    let id = id.to_owned();
+    std::thread::spawn(move || {
+        for m in messages.flatten() {
+            if m.body().deserialize::<String>().ok().as_deref() == Some(id.as_str()) {
+                let _ = client.report_locked(&id);
+            }
+        }
+    });
+}
+
 fn running(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
@@ -497,6 +522,7 @@ fn a_user_may_lock_and_close_their_own_session() {
     let records: Vec<SessionRecord> = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["1"]);
 
+    fake_locker(&bus, "1");
     let lock = ctl(&bus, true, &["lock-session", "1"]);
     assert_eq!(lock.code(), Some(0), "{}", lock.all());
     assert_eq!(client.get("1").unwrap().state, "locked");
@@ -679,6 +705,56 @@ fn non_canonical_session_ids_are_refused_and_the_agent_keeps_answering() {
     );
 }
 
+/// "Locked" means covered: LockSession on a session with no lock screen fails with NoLockScreen,
+/// and with a lock screen that never reports the screen covered it fails with NotCovered once the
+/// bound (`--lock-timeout-ms`) is up; either way the session does not read `locked`. A report
+/// from anyone but the session's lock screen is refused.
+#[test]
+fn lock_session_without_a_lock_screen_that_covers_fails_and_the_session_stays_active() {
+    let work = Work::new();
+    let bus = Bus::start(&work);
+    let _agent = Agent::start_args(&work, &bus, 50, 500, &["--lock-timeout-ms", "300"]);
+    let client = bus.client();
+    let fake = Fake::start();
+    let id = client
+        .register(&fake.registration("alice", 1000, "tty7"))
+        .unwrap();
+    match client.lock(&id) {
+        Err(CallError::Remote { name, message }) => {
+            assert_eq!(name, "org.vestibule.SessionAgent1.Error.NoLockScreen");
+            assert!(message.contains("no lock screen"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.get(&id).unwrap().state, "active");
+    let r = ctl(&bus, false, &["lock-session", &id]);
+    assert_ne!(r.code(), Some(0), "{}", r.all());
+    assert!(r.stderr.contains("NoLockScreen"), "{}", r.all());
+
+    // A lock screen that registers but never says the screen is covered.
+    let silent = bus.client();
+    silent.set_locker(&id).unwrap();
+    let start = Instant::now();
+    assert_eq!(
+        error_name(client.lock(&id)),
+        "org.vestibule.SessionAgent1.Error.NotCovered"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(client.get(&id).unwrap().state, "active");
+    // Only the lock screen may report the screen covered.
+    assert_eq!(error_name(client.report_locked(&id)), ACCESS_DENIED);
+    drop(silent);
+
+    // A lock screen that does: LockSession replies, and the session reads locked.
+    fake_locker(&bus, &id);
+    client.lock(&id).unwrap();
+    assert_eq!(client.get(&id).unwrap().state, "locked");
+}
+
 #[test]
 fn signals_reach_a_second_client() {
     let work = Work::new();
@@ -699,6 +775,7 @@ fn signals_reach_a_second_client() {
         .register(&fake.registration("alice", 1000, "tty7"))
         .unwrap();
     fake.unregister_when_leader_ends(&bus, &id);
+    fake_locker(&bus, &id);
     client.lock(&id).unwrap();
     client.lock(&id).unwrap(); // already locked: no second Lock signal
     client.unlock(&id).unwrap();
@@ -817,6 +894,7 @@ fn a_second_client_reads_a_session_objects_properties_and_sees_them_change() {
         .build();
     let mut changes =
         zbus::blocking::MessageIterator::for_match_rule(rule, watcher.connection(), Some(64)).unwrap();
+    fake_locker(&bus, &id);
     client.lock(&id).unwrap();
     client.lock(&id).unwrap(); // already locked: nothing changes, nothing is sent
     call_object(&client, &path, "Unlock").unwrap();
@@ -928,6 +1006,7 @@ fn another_uid_may_not_read_terminate_or_lock_a_session_object_but_its_owner_may
     assert!(r.stdout.contains("\"nobody\""), "{}", r.stdout);
     let r = dbus_send(&bus, true, "GetSessionPath", &[&format!("string:{own}")]);
     assert!(r.stdout.contains(&own_path), "{}", r.all());
+    fake_locker(&bus, &own);
     let r = dbus_send_to(
         &bus,
         true,
@@ -969,6 +1048,7 @@ fn the_journal_is_replayed_after_a_restart_and_a_torn_last_line_is_skipped() {
             .register(&f.registration(&format!("user{i}"), 1000 + i as u32, &format!("tty{}", i + 2)))
             .unwrap();
     }
+    fake_locker(&bus, "1");
     client.lock("1").unwrap();
     client.unregister("2").unwrap();
     let listed = client.list().unwrap();
@@ -981,7 +1061,11 @@ fn the_journal_is_replayed_after_a_restart_and_a_torn_last_line_is_skipped() {
         .lines()
         .map(|l| l.split('"').nth(3).unwrap_or("?"))
         .collect();
-    assert_eq!(ops, ["add", "add", "add", "state", "remove"], "{journal}");
+    assert_eq!(
+        ops,
+        ["add", "add", "add", "locker", "state", "remove"],
+        "{journal}"
+    );
     // A crash in the middle of appending the removal of session 3: a torn last line.
     let mut f = fs::OpenOptions::new()
         .append(true)
@@ -1071,6 +1155,7 @@ fn sessions_survive_an_agent_restart_and_orphans_are_closed_with_pam() {
     client
         .register(&orphan.registration("bob", 1001, "tty8"))
         .unwrap();
+    fake_locker(&bus, "1");
     client.lock("1").unwrap();
     let listed = client.list().unwrap();
 

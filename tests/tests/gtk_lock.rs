@@ -342,7 +342,12 @@ fn the_lock_daemon_locks_on_the_agents_signal_and_a_killed_locker_is_replaced_at
         "nothing drawn before the lock"
     );
 
+    // LockSession replies only once the lock screen reported the screen covered and its input
+    // grabbed: both hold the moment it returns, with no waiting.
     client.lock(&id).unwrap();
+    assert_covered(&x, &work, "covered-when-lock-session-replied");
+    let probe = fs::read_to_string(&daemon.probe).unwrap_or_default();
+    assert!(probe.contains("\ninput grabbed\n"), "{probe}");
     daemon.wait_focus("password-entry");
     assert_covered(&x, &work, "locked-by-signal");
     assert_eq!(client.get(&id).unwrap().state, "locked");
