@@ -113,8 +113,10 @@ install-gtk:
 	$(INSTALL) -m 0644 $(GEN)/completions/zsh/_vestibule-gtk $(DESTDIR)$(ZSHCOMPDIR)/
 
 # The .debs from the release build above (debian/rules runs `make install`), into target/deb/.
+# debian/rules directly rather than dpkg-buildpackage: the same build, without the .changes and
+# .buildinfo for an upload that dpkg-buildpackage writes into the parent directory.
 deb: all
-	dpkg-buildpackage --build=binary --no-sign --no-check-builddeps --no-pre-clean --buildinfo-option=-u$(CARGO_TARGET_DIR)/deb --changes-option=-u$(CARGO_TARGET_DIR)/deb
+	debian/rules binary
 
 clean-deb:
 	rm -rf debian/tmp debian/vestibule debian/vestibule-gtk debian/.debhelper debian/files \

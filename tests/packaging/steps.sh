@@ -80,8 +80,9 @@ done
 echo "agent owns org.vestibule.SessionAgent1"
 /usr/bin/vestibulectl list-sessions 2>&1
 status
+# (The session's environment is PAM's, without DBUS_SYSTEM_BUS_ADDRESS: the address is given.)
 printf 'Installed-Pa55\n' | /usr/bin/vestibule-login --user alice --fail-delay-ms 0 -- \
-	/usr/bin/vestibulectl list-sessions 2>&1
+	/usr/bin/vestibulectl --bus-address unix:path=/tmp/bus.socket list-sessions 2>&1
 status
 echo "as nobody:"
 setpriv --reuid 65534 --regid 65534 --clear-groups dbus-send --system --print-reply \
@@ -119,7 +120,8 @@ step purge
 dpkg --purge vestibule-gtk vestibule 2>&1
 status
 while read -r path; do
-	if [ -f "$path" ] || [ -L "$path" ]; then echo "left: $path"; fi
+	# (Directories, and symlinks to them such as merged-/usr's /lib, belong to the system.)
+	if [ -f "$path" ] || { [ -L "$path" ] && [ ! -d "$path" ]; }; then echo "left: $path"; fi
 done < /tmp/installed.list
 for d in /etc/vestibule /var/lib/vestibule /usr/libexec/vestibule /usr/share/doc/vestibule \
 	/usr/share/doc/vestibule-gtk; do
