@@ -24,6 +24,8 @@ use crate::{bridge, clock, probe, x11_hold};
 
 /// How often the lock windows are raised again and a missing grab retried while locked.
 const HOLD_INTERVAL: Duration = Duration::from_millis(100);
+/// How soon a refused grab is tried again.
+const GRAB_RETRY: Duration = Duration::from_millis(5);
 /// How long a grab is retried before the screen says it has none (i3lock tries for about as long).
 const GRAB_PATIENCE: Duration = Duration::from_secs(3);
 
@@ -50,6 +52,8 @@ pub struct LockScreen {
     on_held: RefCell<Option<Box<dyn Fn()>>>,
     /// X11: the window holding the keyboard and pointer grab, if any.
     grabbed: RefCell<Option<gtk::Window>>,
+    /// X11: a quick grab retry is scheduled.
+    retry_pending: Cell<bool>,
     /// X11: since when a grab has been wanted and not had.
     grab_wanted: Cell<Option<Instant>>,
     /// Shown when no grab could be had: input may reach other windows.
@@ -99,6 +103,7 @@ impl LockScreen {
             on_unlocked: RefCell::new(None),
             on_held: RefCell::new(None),
             grabbed: RefCell::new(None),
+            retry_pending: Cell::new(false),
             grab_wanted: Cell::new(None),
             grab_warning,
         });
@@ -179,6 +184,30 @@ impl LockScreen {
         }
     }
 
+    /// Tells [`LockScreen::connect_held`]'s callback once `window` has painted a frame from now
+    /// on: grabbed is not covered until the lock screen is what the screen shows.
+    fn held_once_painted(self: &Rc<Self>, window: &gtk::Window) {
+        let Some(clock) = window.frame_clock() else {
+            self.held();
+            return;
+        };
+        let handler: Rc<RefCell<Option<glib::SignalHandlerId>>> = Rc::new(RefCell::new(None));
+        let weak = Rc::downgrade(self);
+        let mine = handler.clone();
+        let id = clock.connect_after_paint(move |clock| {
+            if let Some(id) = mine.borrow_mut().take() {
+                clock.disconnect(id);
+            }
+            if let Some(l) = weak.upgrade() {
+                if l.locked.get() {
+                    l.held();
+                }
+            }
+        });
+        *handler.borrow_mut() = Some(id);
+        window.queue_draw();
+    }
+
     fn held(&self) {
         if let Some(f) = self.on_held.borrow().as_ref() {
             f();
@@ -200,8 +229,10 @@ impl LockScreen {
         self.refresh(false);
         self.keep_holding();
         let x11 = gdk::Display::default().is_some_and(|d| x11_hold::is_x11(&d));
-        if !x11 && self.is_held() {
-            self.held();
+        if !x11 {
+            if let Some(first) = self.windows.borrow().first().map(|(_, w)| w.clone()) {
+                self.held_once_painted(&first);
+            }
         }
     }
 
@@ -226,7 +257,7 @@ impl LockScreen {
     }
 
     /// One round of holding: raise, and grab for the first window unless it has the grab.
-    fn hold(&self) {
+    fn hold(self: &Rc<Self>) {
         let windows: Vec<gtk::Window> = self.windows.borrow().iter().map(|(_, w)| w.clone()).collect();
         let Some(first) = windows.first().cloned() else {
             return;
@@ -238,6 +269,7 @@ impl LockScreen {
         if self.grabbed.borrow().as_ref() == Some(&first) {
             return;
         }
+        let first_for_paint = first.clone();
         match x11_hold::grab(&first) {
             Ok(()) => {
                 tracing::debug!("keyboard and pointer grabbed");
@@ -245,10 +277,23 @@ impl LockScreen {
                 self.grab_wanted.set(None);
                 self.grab_warning.set_visible(false);
                 self.probe();
-                self.held();
+                self.held_once_painted(&first_for_paint);
             }
             Err(e) => {
                 tracing::trace!(error = ?e, "no grab yet");
+                // Most refusals last a moment (the window manager is still mapping the window):
+                // try again soon rather than at the next round.
+                if !self.retry_pending.replace(true) {
+                    let weak = Rc::downgrade(self);
+                    glib::timeout_add_local_once(GRAB_RETRY, move || {
+                        if let Some(l) = weak.upgrade() {
+                            l.retry_pending.set(false);
+                            if l.locked.get() {
+                                l.hold();
+                            }
+                        }
+                    });
+                }
                 let since = *self.grab_wanted.get().get_or_insert_with(Instant::now);
                 self.grab_wanted.set(Some(since));
                 if since.elapsed() >= GRAB_PATIENCE && !self.grab_warning.is_visible() {
@@ -327,6 +372,11 @@ impl LockScreen {
         }
         self.view.focus();
         self.probe();
+        // The window set is in place now: grab at once (or start the quick retries) rather than
+        // wait for a window's map or the next round of `hold`.
+        if self.locked.get() && x11_hold::is_x11(&display) {
+            self.hold();
+        }
     }
 
     fn new_window(self: &Rc<Self>, monitor: &gdk::Monitor, (width, height): (i32, i32)) -> gtk::Window {

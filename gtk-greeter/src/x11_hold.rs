@@ -64,6 +64,31 @@ extern "C" {
 extern "C" {
     fn gdk_x11_display_get_xdisplay(display: *mut gdk::ffi::GdkDisplay) -> *mut c_void;
     fn gdk_x11_surface_get_xid(surface: *mut gdk::ffi::GdkSurface) -> c_ulong;
+    fn gdk_x11_display_error_trap_push(display: *mut gdk::ffi::GdkDisplay);
+    fn gdk_x11_display_error_trap_pop_ignored(display: *mut gdk::ffi::GdkDisplay);
+}
+
+/// An X window of ours: GDK's display, its Xlib connection, and the window's XID.
+struct XWindow {
+    display: gdk::Display,
+    xdisplay: *mut c_void,
+    xid: c_ulong,
+}
+
+impl XWindow {
+    /// Runs `f` with X errors trapped and ignored: a window that is not viewable yet (a window
+    /// manager still reparenting it) or already gone makes a request fail with BadMatch or
+    /// BadWindow, which is no reason for GDK to complain (or for the lock screen to die).
+    fn trapped<R>(&self, f: impl FnOnce(*mut c_void, c_ulong) -> R) -> R {
+        let d: *mut gdk::ffi::GdkDisplay = self.display.to_glib_none().0;
+        // SAFETY: `d` is GDK's live X11 display (checked by `x_window`); push and pop pair up
+        // around `f`, on GTK's thread.
+        unsafe { gdk_x11_display_error_trap_push(d) };
+        let r = f(self.xdisplay, self.xid);
+        // SAFETY: as above; pop waits for the replies, so every error of `f` is caught.
+        unsafe { gdk_x11_display_error_trap_pop_ignored(d) };
+        r
+    }
 }
 
 /// Why the input could not be held (yet).
@@ -75,8 +100,8 @@ pub enum GrabError {
     Refused { keyboard: c_int, pointer: c_int },
 }
 
-/// The Xlib display and window of `window`, if it is an X11 window on screen.
-fn x_window(window: &gtk::Window) -> Option<(*mut c_void, c_ulong)> {
+/// The X window of `window`, if it is an X11 window on screen.
+fn x_window(window: &gtk::Window) -> Option<XWindow> {
     let surface = window.surface()?;
     let display = surface.display();
     if !is_x11(&display) || !is_a(surface.type_(), "GdkX11Surface") {
@@ -89,7 +114,11 @@ fn x_window(window: &gtk::Window) -> Option<(*mut c_void, c_ulong)> {
         let s: *mut gdk::ffi::GdkSurface = surface.to_glib_none().0;
         (gdk_x11_display_get_xdisplay(d), gdk_x11_surface_get_xid(s))
     };
-    (!xdisplay.is_null() && xid != NONE).then_some((xdisplay, xid))
+    (!xdisplay.is_null() && xid != NONE).then_some(XWindow {
+        display,
+        xdisplay,
+        xid,
+    })
 }
 
 /// Whether `display` is an X11 display (where grabs and raising apply at all).
@@ -109,10 +138,10 @@ pub fn grab(window: &gtk::Window) -> Result<(), GrabError> {
     if !window.is_mapped() {
         return Err(GrabError::NotShown);
     }
-    let (xdisplay, xid) = x_window(window).ok_or(GrabError::NotShown)?;
+    let w = x_window(window).ok_or(GrabError::NotShown)?;
     // SAFETY: `xdisplay` is GDK's live X connection and `xid` one of its mapped windows; these
     // calls take plain integers and run on GTK's thread, the only one using the connection.
-    unsafe {
+    w.trapped(|xdisplay, xid| unsafe {
         let keyboard = XGrabKeyboard(xdisplay, xid, 1, GRAB_MODE_ASYNC, GRAB_MODE_ASYNC, CURRENT_TIME);
         let pointer = XGrabPointer(
             xdisplay,
@@ -137,34 +166,29 @@ pub fn grab(window: &gtk::Window) -> Result<(), GrabError> {
         }
         XFlush(xdisplay);
         Err(GrabError::Refused { keyboard, pointer })
-    }
+    })
 }
 
 /// Lets go of keyboard and pointer (unlocked).
 pub fn release(window: &gtk::Window) {
-    if let Some((xdisplay, _)) = x_window(window) {
+    if let Some(w) = x_window(window) {
         // SAFETY: as in `grab`; ungrabbing what is not grabbed is harmless.
-        unsafe {
+        w.trapped(|xdisplay, _| unsafe {
             XUngrabKeyboard(xdisplay, CURRENT_TIME);
             XUngrabPointer(xdisplay, CURRENT_TIME);
             XFlush(xdisplay);
-        }
+        });
     }
 }
 
 /// Puts `windows` above every other window, the last one on top.
 pub fn raise(windows: &[gtk::Window]) {
-    let mut flush = None;
-    for w in windows {
-        if let Some((xdisplay, xid)) = x_window(w) {
-            // SAFETY: as in `grab`.
-            unsafe { XRaiseWindow(xdisplay, xid) };
-            flush = Some(xdisplay);
-        }
-    }
-    if let Some(xdisplay) = flush {
+    for w in windows.iter().filter_map(x_window) {
         // SAFETY: as in `grab`.
-        unsafe { XFlush(xdisplay) };
+        w.trapped(|xdisplay, xid| unsafe {
+            XRaiseWindow(xdisplay, xid);
+            XFlush(xdisplay);
+        });
     }
 }
 
@@ -173,16 +197,16 @@ pub fn raise(windows: &[gtk::Window]) {
 /// drops key events while another client's window has the focus. GDK's own idea of the focus
 /// does not change during a grab, so the server is asked.
 pub fn keep_focus(window: &gtk::Window) {
-    if let Some((xdisplay, xid)) = x_window(window) {
+    if let Some(w) = x_window(window) {
         let mut focused: c_ulong = NONE;
         let mut revert: c_int = 0;
         // SAFETY: as in `grab`; both out-pointers point at live locals.
-        unsafe {
+        w.trapped(|xdisplay, xid| unsafe {
             XGetInputFocus(xdisplay, &mut focused, &mut revert);
             if focused != xid {
                 XSetInputFocus(xdisplay, xid, REVERT_TO_PARENT, CURRENT_TIME);
                 XFlush(xdisplay);
             }
-        }
+        });
     }
 }
