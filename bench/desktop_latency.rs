@@ -6,8 +6,9 @@
 //! Enter key (vkbd.py's `stamp`, CLOCK_MONOTONIC, once sway has every key before it) to the
 //! session's first instruction (bench/session_stamp.c, CLOCK_MONOTONIC), which comes after the
 //! daemon's PAM work, the greeter's start_session, the exit of greeter and cage, and the session's
-//! start. Both daemons check alice's password with pam_unix (vestibuled: tests/pam.d/daemon-unix;
-//! greetd: Debian's common-auth in the sandbox). Prints `DAEMON\tRUN\tMS` lines.
+//! start. Both daemons run the same PAM stack, Debian's /etc/pam.d/greetd (common-auth: pam_unix
+//! checks alice's password in the sandbox), vestibuled's as its `vestibule` service. Prints
+//! `DAEMON\tRUN\tMS` lines.
 
 use std::fs;
 use std::time::Duration;
@@ -68,6 +69,25 @@ fn login(screen: &Screen, log: &std::path::Path, n: usize) -> f64 {
     (t1 as f64 - t0 as f64) / 1e6
 }
 
+/// vestibuled's services made greetd's (the worker reads them at each login): `vestibule` is
+/// Debian's /etc/pam.d/greetd with the files it includes beside it (the confdir is where
+/// `@include` looks), and the greeter's own session is pam_permit, as greetd-greeter is here.
+fn same_stack_as_greetd(work: &Work) {
+    let dir = work.pam_dir();
+    for entry in fs::read_dir("/etc/pam.d").expect("/etc/pam.d").flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with("vestibule") && entry.path().is_file() {
+            fs::copy(entry.path(), dir.join(&name)).unwrap();
+        }
+    }
+    fs::copy("/etc/pam.d/greetd", dir.join("vestibule")).expect("/etc/pam.d/greetd");
+    fs::write(
+        dir.join("vestibule-greeter"),
+        "account required pam_permit.so\nsession required pam_permit.so\n",
+    )
+    .unwrap();
+}
+
 fn greeter<'a>(work: &Work, stamp: &str) -> Greeter<'a> {
     let log = work.path().join("stamps.log");
     Greeter {
@@ -94,6 +114,7 @@ fn main() {
             let log = work.path().join("stamps.log");
             if side == 0 {
                 let d = Desktop::start(&work, &format!("lat-v{round}"), greeter(&work, &stamp));
+                same_stack_as_greetd(&work);
                 for n in 1..=count {
                     d.wait_greeter(n);
                     let ms = login(&d, &log, n);
