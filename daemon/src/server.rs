@@ -35,7 +35,7 @@ use vestibule_ipc::{Request, Response, EXTENSION_ENV, EXTENSION_VERSION, MAX_REQ
 use crate::config::{Config, Vt};
 use crate::link::{drain, Link};
 use crate::relay::{Action, Relay};
-use crate::terminal::{detach_stdio, resolve_tty, socket_dir_name};
+use crate::terminal::{detach_stdio, resolve_tty, socket_dir_name, Anchor};
 
 /// How long the greeter may take to exit after `start_session`, then after SIGTERM.
 const GREETER_EXIT: Duration = Duration::from_secs(10);
@@ -128,6 +128,8 @@ pub struct Daemon {
     opts: Options,
     root: bool,
     tty: Option<PathBuf>,
+    /// Tells whether `tty` is still the terminal we started on (see [`Anchor`]).
+    anchor: Option<Anchor>,
     /// Root on a terminal of our own: revoke it, make it the sessions' controlling terminal.
     own: bool,
     greeter_uid: Uid,
@@ -153,6 +155,10 @@ impl Daemon {
         let root = Uid::effective().is_root();
         let tty = resolve_tty(opts.config.terminal.vt)?;
         let own = root && tty.is_some();
+        let anchor = match &tty {
+            Some(p) => Some(Anchor::new(p).map_err(io(format!("cannot find {}", p.display())))?),
+            None => None,
+        };
         let chosen = matches!(opts.config.terminal.vt, Vt::Number(_) | Vt::Next);
         if let (true, true, true) = (chosen, opts.config.terminal.switch, root) {
             if let Some(n) = tty.as_deref().and_then(vestibule_core::tty::vt_number) {
@@ -243,6 +249,7 @@ impl Daemon {
             opts,
             root,
             tty,
+            anchor,
             own,
             greeter_uid,
             socket,
@@ -601,6 +608,10 @@ impl Daemon {
         let Some(tty) = &self.tty else {
             return;
         };
+        if self.anchor.as_ref().is_some_and(|a| !a.still_there(tty)) {
+            tracing::warn!(tty = %tty.display(), "the terminal is gone; not touching what now has its name");
+            return;
+        }
         let action = if self.own {
             "revoke"
         } else {
@@ -659,8 +670,13 @@ impl Daemon {
         if self.greeter.is_some() || matches!(self.phase, Phase::ShuttingDown { .. }) {
             return;
         }
-        if let Some(tty) = self.tty.as_ref().filter(|t| !t.exists()) {
-            // A pseudo-terminal whose other end closed: nothing can ever log in here again.
+        let gone = match (&self.tty, &self.anchor) {
+            (Some(t), Some(a)) => (!a.still_there(t)).then_some(t),
+            _ => None,
+        };
+        if let Some(tty) = gone {
+            // A pseudo-terminal whose other end closed (its number may already belong to another
+            // one): nothing can ever log in here again.
             let why = format!("the terminal {} is gone", tty.display());
             tracing::error!("{why}; stopping");
             self.fatal = Some(why);

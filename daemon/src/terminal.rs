@@ -67,9 +67,52 @@ pub fn detach_stdio(tty: &Path) {
     }
 }
 
+/// What tells the daemon that its terminal is still the one it started on: an `O_PATH`
+/// descriptor on the device node. It is not an open of the terminal (it cannot read or write and
+/// vhangup does not touch it), but it keeps the node's inode: when a pseudo-terminal's other end
+/// closes, devpts drops that inode's last link, while a new pty may already reuse the number (and
+/// must never be revoked or given a greeter by this daemon).
+pub struct Anchor(std::fs::File);
+
+impl Anchor {
+    pub fn new(path: &Path) -> std::io::Result<Anchor> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(path)
+            .map(Anchor)
+    }
+
+    /// Whether `path` still names the terminal this anchor was made on.
+    pub fn still_there(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(held), Ok(now)) = (self.0.metadata(), std::fs::metadata(path)) else {
+            return false;
+        };
+        held.nlink() > 0 && held.ino() == now.ino() && held.rdev() == now.rdev() && held.dev() == now.dev()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_anchor_notices_a_replaced_node() {
+        let dir = std::env::temp_dir().join(format!("vestibuled-anchor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let node = dir.join("tty");
+        std::fs::write(&node, b"").unwrap();
+        let anchor = Anchor::new(&node).unwrap();
+        assert!(anchor.still_there(&node));
+        std::fs::remove_file(&node).unwrap();
+        assert!(!anchor.still_there(&node));
+        // Same name, another node: not ours.
+        std::fs::write(&node, b"").unwrap();
+        assert!(!anchor.still_there(&node));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn each_terminal_has_a_socket_directory_of_its_own() {
