@@ -52,6 +52,8 @@ pub struct LockScreen {
     on_held: RefCell<Option<Box<dyn Fn()>>>,
     /// X11: the window holding the keyboard and pointer grab, if any.
     grabbed: RefCell<Option<gtk::Window>>,
+    /// The window of the current set that has painted its first frame (the card's, the first).
+    painted: RefCell<Option<gtk::Window>>,
     /// X11: a quick grab retry is scheduled.
     retry_pending: Cell<bool>,
     /// X11: since when a grab has been wanted and not had.
@@ -104,6 +106,7 @@ impl LockScreen {
             on_held: RefCell::new(None),
             grabbed: RefCell::new(None),
             retry_pending: Cell::new(false),
+            painted: RefCell::new(None),
             grab_wanted: Cell::new(None),
             grab_warning,
         });
@@ -187,6 +190,10 @@ impl LockScreen {
     /// Tells [`LockScreen::connect_held`]'s callback once `window` has painted a frame from now
     /// on: grabbed is not covered until the lock screen is what the screen shows.
     fn held_once_painted(self: &Rc<Self>, window: &gtk::Window) {
+        if self.painted.borrow().as_ref() == Some(window) {
+            self.held();
+            return;
+        }
         let Some(clock) = window.frame_clock() else {
             self.held();
             return;
@@ -404,6 +411,22 @@ impl LockScreen {
             }
         });
         w.add_controller(keys);
+        // Remember when it has painted its first frame: from then on it is what the screen shows.
+        let weak = Rc::downgrade(self);
+        w.connect_map(move |w| {
+            let Some(clock) = w.frame_clock() else { return };
+            let handler: Rc<RefCell<Option<glib::SignalHandlerId>>> = Rc::new(RefCell::new(None));
+            let (mine, weak, window) = (handler.clone(), weak.clone(), w.downgrade());
+            let id = clock.connect_after_paint(move |clock| {
+                if let Some(id) = mine.borrow_mut().take() {
+                    clock.disconnect(id);
+                }
+                if let (Some(l), Some(w)) = (weak.upgrade(), window.upgrade()) {
+                    *l.painted.borrow_mut() = Some(w);
+                }
+            });
+            *handler.borrow_mut() = Some(id);
+        });
         // Grab the moment the window is on screen, not at the next round of `hold`.
         let weak = Rc::downgrade(self);
         w.connect_map(move |_| {
