@@ -6,8 +6,9 @@ root only reads their memory (vestibule-gtk is not dumpable, so its smaps are ro
 
   first frame   t0 just before fork/exec of `cage -- GREETER` (the compositor starts with the
                 greeter, as vestibuled runs `cage -s -- vestibule-gtk`), t1 the greeter's first
-                frame: its first wl_surface.commit with a buffer attached on its toplevel's
-                surface, read from the greeter's own WAYLAND_DEBUG=client trace (libwayland
+                frame at the output's size: its first wl_surface.commit with a buffer attached on
+                its toplevel's surface after it acknowledged cage's configure with a size (see
+                first_commit), read from the greeter's own WAYLAND_DEBUG=client trace (libwayland
                 stamps each request with CLOCK_REALTIME in microseconds, modulo 2^32, which t0 is
                 taken in too). The output shows it at its next refresh (60 Hz: up to 17 ms on).
   idle screen   the same t0 to the first grim screenshot whose five sample points (the corners 2 px
@@ -70,27 +71,39 @@ def samples(shot):
     return tuple(out)
 
 
-LINE = re.compile(rb"^\[\s*(\d+)\.(\d{3})\]\s+-> (\w+)@(\d+)\.(\w+)\((.*)\)$")
+LINE = re.compile(rb"^\[\s*(\d+)\.(\d{3})\]\s+(-> )?(\w+)@(\d+)\.(\w+)\((.*)\)$")
 
 
 def first_commit(trace):
-    """The time (us, modulo 2^32) of the first commit with a buffer on the toplevel's surface."""
-    toplevel_surface = None
+    """The time (us, modulo 2^32) of the toplevel's first frame at the size the compositor gave
+    it: the first commit with a buffer attached after the client acknowledged a configure event
+    with a size (cage first sends 0x0, "choose yourself", and the output's size once the window
+    is mapped; a frame before that one is drawn at the client's own default size, with its
+    window decorations, and replaced at once)."""
+    toplevel_surface = toplevel = None
     surfaces = {}
-    attached = False
+    sized = acked = attached = False
     with open(trace, "rb") as f:
         for line in f:
             m = LINE.match(line.strip())
             if not m:
                 continue
-            ms, frac, iface, oid, req, args = m.groups()
+            ms, frac, sent, iface, oid, req, args = m.groups()
             t = int(ms) * 1000 + int(frac)
+            if not sent:
+                if iface == b"xdg_toplevel" and oid == toplevel and req == b"configure":
+                    w, h = (int(x) for x in args.split(b",")[:2])
+                    sized = sized or (w > 0 and h > 0)
+                continue
             if iface == b"xdg_wm_base" and req == b"get_xdg_surface":
                 ids = re.findall(rb"(\w+)@(\d+)", args)
                 surfaces[ids[0][1]] = ids[1][1]  # xdg_surface id -> wl_surface id
             elif iface == b"xdg_surface" and req == b"get_toplevel" and toplevel_surface is None:
                 toplevel_surface = surfaces.get(oid)
-            elif iface == b"wl_surface" and oid == toplevel_surface:
+                toplevel = re.findall(rb"xdg_toplevel@(\d+)", args)[0]
+            elif iface == b"xdg_surface" and req == b"ack_configure" and sized:
+                acked = True
+            elif iface == b"wl_surface" and oid == toplevel_surface and acked:
                 if req == b"attach" and not args.startswith(b"nil"):
                     attached = True
                 elif req == b"commit" and attached:
