@@ -1,7 +1,9 @@
 //! The shipped systemd units pass `systemd-analyze verify` with no warning at all.
 //!
 //! The units name their binaries under /usr/local/sbin; the test points them at the ones just
-//! built (verify checks that ExecStart exists) and instantiates the greeter's template on tty9.
+//! built (verify checks that ExecStart exists) and instantiates the login daemon's template on
+//! tty9. The agent's unit must leave the lock screens it started running when it stops
+//! (`KillMode=process`), or an agent restart uncovers every locked screen.
 //! systemd-analyze exits 0 on an unknown key, so its warnings count as failures too; a control
 //! unit with a bogus key proves that they are seen.
 
@@ -26,35 +28,49 @@ fn verify(dir: &Path, units: &[&str]) -> (bool, String) {
 fn shipped_units_verify_cleanly() {
     let work = Work::new();
     let data = tests_dir().join("../data/systemd");
-    let units = [
+    // (source, instance written, [(installed path, built binary)])
+    let units: [(&str, &str, &[(&str, &str)]); 2] = [
         (
-            "vestibule-tui@.service",
-            "vestibule-tui@tty9.service",
-            "vestibule-tui",
+            "vestibuled@.service",
+            "vestibuled@tty9.service",
+            &[
+                ("/usr/local/sbin/vestibuled", "vestibuled"),
+                (
+                    "/usr/libexec/vestibule/vestibule-worker",
+                    "vestibule-worker",
+                ),
+            ],
         ),
         (
             "vestibule-agent.service",
             "vestibule-agent.service",
-            "vestibule-agent",
+            &[("/usr/local/sbin/vestibule-agent", "vestibule-agent")],
         ),
     ];
-    for (src, dst, bin) in units {
-        let text = std::fs::read_to_string(data.join(src)).unwrap();
-        let built = binary(bin);
-        let text = text.replace(&format!("/usr/local/sbin/{bin}"), built.to_str().unwrap());
-        assert!(
-            text.contains(built.to_str().unwrap()),
-            "{src} does not start {bin}"
-        );
+    for (src, dst, bins) in units {
+        let mut text = std::fs::read_to_string(data.join(src)).unwrap();
+        for (installed, bin) in bins {
+            let built = binary(bin);
+            text = text.replace(installed, built.to_str().unwrap());
+            assert!(
+                text.contains(built.to_str().unwrap()),
+                "{src} does not start {bin} from {installed}"
+            );
+        }
         std::fs::write(work.path().join(dst), text).unwrap();
     }
     let (ok, warnings) = verify(
         work.path(),
-        &["vestibule-tui@tty9.service", "vestibule-agent.service"],
+        &["vestibuled@tty9.service", "vestibule-agent.service"],
     );
     assert!(
         ok && warnings.trim().is_empty(),
         "systemd-analyze verify: {warnings}"
+    );
+    let agent = std::fs::read_to_string(data.join("vestibule-agent.service")).unwrap();
+    assert!(
+        agent.lines().any(|l| l.trim() == "KillMode=process"),
+        "vestibule-agent.service must stop the agent alone, not its lock screens"
     );
 
     std::fs::write(
