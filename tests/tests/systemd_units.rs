@@ -35,10 +35,7 @@ fn shipped_units_verify_cleanly() {
             "vestibuled@tty9.service",
             &[
                 ("/usr/local/sbin/vestibuled", "vestibuled"),
-                (
-                    "/usr/libexec/vestibule/vestibule-worker",
-                    "vestibule-worker",
-                ),
+                ("/usr/libexec/vestibule/vestibule-worker", "vestibule-worker"),
             ],
         ),
         (
