@@ -24,12 +24,19 @@ fn verify(dir: &Path, units: &[&str]) -> (bool, String) {
     )
 }
 
+/// A unit file, the name its copy (an instance, for a template) is written as, and the binaries
+/// it starts: (installed path, built binary).
+type Unit = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 #[test]
 fn shipped_units_verify_cleanly() {
     let work = Work::new();
     let data = tests_dir().join("../data/systemd");
-    // (source, instance written, [(installed path, built binary)])
-    let units: [(&str, &str, &[(&str, &str)]); 2] = [
+    let units: [Unit; 2] = [
         (
             "vestibuled@.service",
             "vestibuled@tty9.service",
