@@ -9,9 +9,10 @@
 //! of a close (unregistering once the leader is gone). Closing such a session must end the leader;
 //! when the "supervisor" is gone the agent must close the PAM session itself, exactly once.
 //!
-//! The last tests use the real thing: `vestibule-tui --plain` in the sandbox, whose supervisor
-//! registers its PAM session with the agent and closes it in its own transaction when the agent
-//! asks.
+//! The last tests use the real thing: `vestibule-tui --plain` (which executes `vestibule-login`)
+//! in the sandbox, and logins through `vestibuled` (greeters agreety and vestibule-tui, harness
+//! `vestibule_e2e::daemon`), whose `vestibule-worker` registers the PAM session with the agent and
+//! closes it in its own transaction when the agent asks.
 
 use std::collections::HashMap;
 use std::fs;
@@ -1590,51 +1591,106 @@ fn blocks_sigterm(pid: u32, tid: &str) -> bool {
     u64::from_str_radix(mask.trim(), 16).unwrap() & (1 << (SIGTERM - 1)) != 0
 }
 
+/// The witness's lines for `function` and `user`.
+fn records_of(work: &Work, function: &str, user: &str) -> Vec<vestibule_e2e::Record> {
+    work.record()
+        .into_iter()
+        .filter(|r| r.function == function && r.user == user)
+        .collect()
+}
+
+/// vestibuled in the sandbox with `setup`, told the private bus; the agent in the same sandbox
+/// (its PAM calls see the sandbox's accounts).
+fn daemon_with_agent<'w>(
+    work: &'w Work,
+    bus: &Bus,
+    name: &str,
+    mut setup: daemon::Setup,
+) -> (daemon::Vestibuled<'w>, daemon::SandboxAgent) {
+    setup.agent_bus = Some(bus.address.clone());
+    let d = daemon::Vestibuled::start(work, name, setup);
+    let agent = daemon::SandboxAgent::start(&d, bus);
+    (d, agent)
+}
+
+/// alice's session once the agent lists it, and the one login worker under the daemon, which
+/// must be its supervisor.
+fn registered_by_worker(d: &daemon::Vestibuled, client: &Client) -> (WireSession, u32) {
+    let s = d.wait_until("alice's session listed by the agent", || {
+        client.list().ok()?.into_iter().find(|x| x.user == "alice")
+    });
+    let workers = d.login_workers();
+    assert_eq!(workers.len(), 1, "one login worker: {workers:?}");
+    assert_eq!(
+        s.supervisor, workers[0],
+        "the session's supervisor is its vestibule-worker: {s:?}"
+    );
+    assert!(
+        exe(s.supervisor).ends_with("/vestibule-worker"),
+        "{}",
+        exe(s.supervisor)
+    );
+    (s, workers[0])
+}
+
 #[test]
 fn sigterm_to_a_registered_supervisor_ends_the_session_and_closes_pam_despite_the_bus_threads() {
     let work = Work::new();
-    work.service("permit", &[("RECORD", "")]);
     let bus = Bus::start(&work);
-    let _agent = Agent::start(&work, &bus);
+    let setup = daemon::Setup::agreety(&work);
+    let (d, _agent) = daemon_with_agent(&work, &bus, "agent-sigterm", setup);
     let client = bus.client();
-    let mut login = RealLogin::start(&work, &bus);
-    let s = login.registered(&client);
-    check_real_session(&s);
+    d.agreety_login(1, "alice", "alice-pw-1");
+    let session = d.session("alice");
+    let (s, worker) = registered_by_worker(&d, &client);
+    assert!(records_of(&work, "close_session", "alice").is_empty());
 
-    // The bus connection has threads of its own, and every thread blocks SIGTERM: a SIGTERM
-    // for the supervisor can only be taken from its signalfd.
-    let tids: Vec<String> = fs::read_dir(format!("/proc/{}/task", s.supervisor))
+    // The worker's agent link (vestibule_agent::client::Tracker, zbus) has threads of its own,
+    // and every thread blocks SIGTERM: a SIGTERM for the worker can only be taken from its
+    // signalfd.
+    let tids: Vec<String> = fs::read_dir(format!("/proc/{worker}/task"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(tids.len() > 1, "the supervisor has no bus thread: {tids:?}");
+    assert!(tids.len() > 1, "the worker has no bus thread: {tids:?}");
     for tid in &tids {
-        assert!(blocks_sigterm(s.supervisor, tid), "thread {tid} takes SIGTERM");
+        assert!(blocks_sigterm(worker, tid), "thread {tid} takes SIGTERM");
     }
 
     for _ in 0..3 {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(s.supervisor as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
+        daemon::signal(worker, nix::sys::signal::Signal::SIGTERM);
     }
-    let run = login.finish();
-    assert_eq!(run.code(), Some(143), "{}", run.all());
-    assert!(
-        run.stderr.contains("ending the session on request"),
-        "{}",
-        run.stderr
-    );
-    let records = work.record();
-    let closes: Vec<_> = records.iter().filter(|r| r.function == "close_session").collect();
-    assert_eq!(closes.len(), 1, "{records:?}");
-    assert_eq!(closes[0].pid, s.supervisor, "{records:?}");
-    // The supervisor unregistered it after closing.
-    wait_until(Duration::from_secs(5), "unregistered", || {
-        client.list().map(|l| l.is_empty()).unwrap_or(false)
+    let closes = d.wait_until("alice's PAM session closed after SIGTERM", || {
+        let r = records_of(&work, "close_session", "alice");
+        (!r.is_empty()).then_some(r)
     });
-    assert!(work.read("agent.log").contains("session unregistered"));
+    assert_eq!(closes[0].pid, worker, "closed by the worker itself: {closes:?}");
+    d.wait_until("the end of alice's session", || {
+        (!daemon::alive(session.pid())).then_some(())
+    });
+    d.wait_until("the end of the worker", || (!daemon::alive(worker)).then_some(()));
+    // The worker unregistered it after closing; the agent closed nothing itself.
+    d.wait_until("alice's session unregistered", || {
+        client.list().ok().filter(|l| l.iter().all(|x| x.id != s.id))
+    });
+    // A new greeter comes back on the terminal; the daemon lives on.
+    d.agreety_login_prompt(2);
+    assert!(d.running());
+    assert_eq!(
+        records_of(&work, "close_session", "alice").len(),
+        1,
+        "closed once: {:?}",
+        work.record()
+    );
+    let log = work.read("agent.log");
+    assert!(log.contains("session unregistered"), "{log}");
+    assert!(!log.contains("PAM session closed by the agent"), "{log}");
+    let daemon_log = work.read("daemon.log");
+    assert!(
+        daemon_log.contains("ending the session on request"),
+        "{}",
+        d.diagnostics()
+    );
 }
 
 #[test]
@@ -1711,97 +1767,63 @@ fn a_live_supervisor_that_does_not_unregister_makes_the_close_fail_and_the_sessi
     assert!(client.list().unwrap().is_empty());
 }
 
-/// Runs `tmux -L socket ARGS`, panicking on failure.
-fn tmux(socket: &str, args: &[&str]) -> String {
-    let out = Command::new("tmux")
-        .args(["-L", socket, "-f", "/dev/null"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("tmux is required (apt-get install tmux)");
-    assert!(
-        out.status.success(),
-        "tmux {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn wait_screen(socket: &str, needle: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let screen = tmux(socket, &["capture-pane", "-p"]);
-        if screen.contains(needle) {
-            return screen;
-        }
-        assert!(start.elapsed() < LIMIT, "{needle:?} did not appear:\n{screen}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// vestibule-tui as vestibuled's greeter (its config in the work dir), offering the tests'
+/// session command (WORK/session, tests/fixtures/daemon/session.sh).
+fn tui_greeter(work: &Work) -> daemon::Setup {
+    let d = work.path().display();
+    fs::write(
+        work.path().join("config.toml"),
+        format!("[greeter]\nissue_file = \"\"\nstate_file = \"{d}/tui-state\"\n"),
+    )
+    .unwrap();
+    daemon::Setup::greeter(format!(
+        "{} --config {d}/config.toml -- {}",
+        binary("vestibule-tui").display(),
+        daemon::session_command(work).display()
+    ))
 }
 
 #[test]
 fn a_full_screen_greeter_login_registers_and_is_closed_through_its_supervisor() {
     let work = Work::new();
-    work.service("accounts", &[]);
     let bus = Bus::start(&work);
-    let _agent = Agent::start(&work, &bus);
+    let (d, _agent) = daemon_with_agent(&work, &bus, "agent-tui", tui_greeter(&work));
     let client = bus.client();
-    let w = work.path().display().to_string();
-    fs::write(
-        work.path().join("config.toml"),
-        format!("[greeter]\nstate_file = \"{w}/tui-state\"\n"),
-    )
-    .unwrap();
-    let line = format!(
-        "{run} {w} {bin} --config {w}/config.toml --pam-confdir {pam} --fail-delay-ms 10 \
-         --agent-bus '{addr}' -- sleep 600; sleep 600",
-        run = tests_dir().join("sandbox/run.sh").display(),
-        bin = binary("vestibule-tui").display(),
-        pam = work.pam_dir().display(),
-        addr = bus.address,
-    );
-    let socket = format!("vestibule-agent-greeter-{}", std::process::id());
-    struct Server(String);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).status();
-        }
-    }
-    let _server = Server(socket.clone());
-    tmux(&socket, &["new-session", "-d", "-x", "100", "-y", "30", &line]);
-    wait_screen(&socket, "login:");
-    tmux(&socket, &["send-keys", "-l", "alice"]);
-    tmux(&socket, &["send-keys", "Enter"]);
-    wait_screen(&socket, "Password:");
-    tmux(&socket, &["send-keys", "-l", "secret1"]);
-    tmux(&socket, &["send-keys", "Enter"]);
+    let g = d.wait_greeter(1);
+    d.assert_unprivileged(&g);
+    d.wait_screen("login: ");
+    d.tmux.line("alice");
+    d.wait_screen("Password: ");
+    d.tmux.line("alice-pw-1");
 
-    let start = Instant::now();
-    let s = loop {
-        if let Some(s) = client.list().unwrap().into_iter().next() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < LIMIT,
-            "the greeter's session was not registered"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let session = d.session("alice");
+    let (s, worker) = registered_by_worker(&d, &client);
     assert_eq!(s.user, "alice");
-    assert!(s.tty.starts_with("pts/"), "{s:?}");
-    let comm = fs::read_to_string(format!("/proc/{}/comm", s.supervisor)).unwrap_or_default();
-    assert_eq!(comm.trim(), "vestibule-tui", "the greeter supervises its session");
+    assert_eq!(
+        format!("/dev/{}", s.tty),
+        session.get("tty"),
+        "registered on the session's terminal: {s:?}"
+    );
+    assert!(!daemon::alive(g.pid), "the greeter still runs during the session");
+    assert!(records_of(&work, "close_session", "alice").is_empty());
 
+    // terminate-session replies only once the worker has closed the PAM session in its own
+    // transaction: the witness's line is there when vestibulectl returns.
     let closed = ctl(&bus, false, &["terminate-session", &s.id]);
     assert_eq!(closed.code(), Some(0), "{}", closed.all());
-    let records = work.record();
-    let closes: Vec<_> = records.iter().filter(|r| r.function == "close_session").collect();
-    assert_eq!(closes.len(), 1, "{records:?}");
+    let closes = records_of(&work, "close_session", "alice");
+    assert_eq!(closes.len(), 1, "{:?}", work.record());
     assert_eq!(
-        closes[0].pid, s.supervisor,
-        "closed by the greeter's own transaction: {records:?}"
+        closes[0].pid, worker,
+        "closed by the worker's own transaction: {closes:?}"
     );
-    assert!(client.list().unwrap().is_empty());
-    // The greeter comes back for the next login.
-    wait_screen(&socket, "Session ended");
+    assert!(client.list().unwrap().iter().all(|x| x.id != s.id));
+    assert!(!work.read("agent.log").contains("PAM session closed by the agent"));
+    // The session is over and the greeter comes back for the next login.
+    d.wait_until("the end of alice's session", || {
+        (!daemon::alive(session.pid())).then_some(())
+    });
+    d.wait_greeter(2);
+    d.wait_screen("login: ");
+    assert_eq!(records_of(&work, "close_session", "alice").len(), 1);
 }
