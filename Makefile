@@ -24,7 +24,8 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DBUSDIR ?= $(DATADIR)/dbus-1
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
-ZSHCOMPDIR ?= $(DATADIR)/zsh/vendor-completions
+# Debian's zsh reads vendor-completions under /usr; zsh's own default under other prefixes.
+ZSHCOMPDIR ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
 
 CARGO ?= cargo
 CARGO_TARGET_DIR ?= target

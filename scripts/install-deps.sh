@@ -25,7 +25,8 @@
 # and pam_loginuid, which the daemon's tests stack, come with libpam-modules.
 # debhelper + dpkg-dev (make deb: debian/rules through dpkg-buildpackage), make (the Makefile
 # both the packages and `make install` use), lintian (checks the built .debs), man-db (man -l
-# renders every installed page, its warnings counted): the packaging test.
+# renders every installed page, its warnings counted), zsh (zsh -n parses the generated
+# completions): the packaging test.
 # Two tools not from the archive's installed set, kept under target/tools (never on the host's
 # paths): tuigreet 0.10.2 from crates.io (cargo install --locked, only when missing), a real
 # greetd greeter nobody here wrote; pinned because the tests drive its screen (prompts, layout,
@@ -45,7 +46,7 @@ set -euo pipefail
 packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd
 	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib xauth sway grim
 	greetd cage seatd wtype xwayland xinit openbox xterm x11-utils
-	debhelper dpkg-dev make lintian man-db)
+	debhelper dpkg-dev make lintian man-db zsh)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(valgrind hyperfine time dpkg-dev lightdm-gtk-greeter python3-gi)
 fi

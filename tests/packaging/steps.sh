@@ -115,6 +115,9 @@ bash -c '. /usr/share/bash-completion/completions/vestibulectl
 COMP_WORDS=(vestibulectl lock-s); COMP_CWORD=1; _vestibulectl; echo "vestibulectl lock-s: ${COMPREPLY[*]}"
 . /usr/share/bash-completion/completions/vestibuled
 COMP_WORDS=(vestibuled --ch); COMP_CWORD=1; _vestibuled; echo "vestibuled --ch: ${COMPREPLY[*]}"'
+for f in $(grep '^/usr/share/zsh/vendor-completions/' /tmp/installed.list); do
+	zsh -n "$f" 2>&1 && echo "zsh -n ok: $f"
+done
 
 step purge
 dpkg --purge vestibule-gtk vestibule 2>&1

@@ -346,6 +346,8 @@ fn installed_packages_work_from_the_installed_files_and_purge_cleanly() {
 
     expect("completion", "vestibulectl lock-s: lock-session lock-sessions");
     expect("completion", "vestibuled --ch: --check");
+    let zsh_ok = step("completion").matches("zsh -n ok: ").count();
+    assert_eq!(zsh_ok, 6, "every zsh completion parses:\n{}", step("completion"));
 
     let purge = step("purge");
     assert!(purge.contains("status=0"), "{purge}");
