@@ -14,6 +14,14 @@ dpkg-query -W -f='${Package} ${Status}\n' vestibule vestibule-gtk
 dpkg -L vestibule vestibule-gtk | sort -u > /tmp/installed.list
 dpkg-query --control-show vestibule conffiles 2>/dev/null || cat /var/lib/dpkg/info/vestibule.conffiles
 
+step reinstall
+# An administrator's edit to a conffile survives reinstalling (and upgrading) the package; the
+# maintainer script runs again over an existing account and directory.
+echo '# edited by the administrator' >> /etc/vestibule/vestibuled.toml
+dpkg -i /tmp/debs/vestibule_*.deb 2>&1
+status
+tail -n 1 /etc/vestibule/vestibuled.toml
+
 step greeter-user
 getent passwd _vestibule
 id -nG _vestibule

@@ -268,6 +268,9 @@ fn installed_packages_work_from_the_installed_files_and_purge_cleanly() {
         expect("install", conffile);
     }
 
+    expect("reinstall", "status=0");
+    expect("reinstall", "# edited by the administrator");
+
     // The greeter user and its state directory, made by the maintainer script (no systemd here).
     expect("greeter-user", "_vestibule:x:");
     expect("greeter-user", ":/var/lib/vestibule:/usr/sbin/nologin");
