@@ -6,9 +6,9 @@ root only reads their memory (vestibule-gtk is not dumpable, so its smaps are ro
 
   first frame   t0 just before fork/exec of `cage -- GREETER` (the compositor starts with the
                 greeter, as vestibuled runs `cage -s -- vestibule-gtk`), t1 the greeter's first
-                frame at the output's size: its first wl_surface.commit with a buffer attached on
-                its toplevel's surface after it acknowledged cage's configure with a size (see
-                first_commit), read from the greeter's own WAYLAND_DEBUG=client trace (libwayland
+                frame: its first wl_surface.commit with a buffer attached on its toplevel's
+                surface; also the first such commit at the output's size (see first_commits);
+                both read from the greeter's own WAYLAND_DEBUG=client trace (libwayland
                 stamps each request with CLOCK_REALTIME in microseconds, modulo 2^32, which t0 is
                 taken in too). The output shows it at its next refresh (60 Hz: up to 17 ms on).
   idle screen   the same t0 to the first grim screenshot whose five sample points (the corners 2 px
@@ -74,12 +74,13 @@ def samples(shot):
 LINE = re.compile(rb"^\[\s*(\d+)\.(\d{3})\]\s+(-> )?(\w+)@(\d+)\.(\w+)\((.*)\)$")
 
 
-def first_commit(trace):
-    """The time (us, modulo 2^32) of the toplevel's first frame at the size the compositor gave
-    it: the first commit with a buffer attached after the client acknowledged a configure event
-    with a size (cage first sends 0x0, "choose yourself", and the output's size once the window
-    is mapped; a frame before that one is drawn at the client's own default size, with its
-    window decorations, and replaced at once)."""
+def first_commits(trace):
+    """The times (us, modulo 2^32) of the toplevel's first frame (the first commit with a buffer
+    attached) and of its first frame at the size the compositor gave it (the first such commit
+    after the client acknowledged a configure event with a size: cage first sends 0x0, "choose
+    yourself", and the output's size once the window is mapped; a frame before that is drawn at
+    the client's own default size, with decorations if it draws any)."""
+    first = None
     toplevel_surface = toplevel = None
     surfaces = {}
     sized = acked = attached = False
@@ -107,8 +108,14 @@ def first_commit(trace):
                 if req == b"attach" and not args.startswith(b"nil"):
                     attached = True
                 elif req == b"commit" and attached:
-                    return t
-    return None
+                    return first, t
+            elif iface == b"wl_surface" and oid == toplevel_surface and first is None:
+                if req == b"attach" and not args.startswith(b"nil"):
+                    attached = True
+                elif req == b"commit" and attached:
+                    first = t
+                    attached = False
+    return first, None
 
 
 def hexs(s):
@@ -219,15 +226,16 @@ def run(side, targets, idle, limit, workdir, n):
         # proc is setpriv, which exec'd cage: the same pid.
         rss, pss, detail = mem(tree(proc.pid))
         err.flush()
-        commit_us = first_commit(trace)
-        if commit_us is None:
+        first_us, sized_us = first_commits(trace)
+        if first_us is None or sized_us is None:
             raise RuntimeError(f"{side['label']}: no frame in its Wayland trace {trace}")
         if fake and fake.error:
             raise RuntimeError(f"lightdm handshake: {fake.error}")
         grabs.sort()
         return {
             "first_change_ms": (first_change or done) * 1000,
-            "frame_ms": ((commit_us - t0_us) % 2**32) / 1000,
+            "frame_ms": ((first_us - t0_us) % 2**32) / 1000,
+            "sized_ms": ((sized_us - t0_us) % 2**32) / 1000,
             "screen_ms": done * 1000,
             "grim_ms": grabs[len(grabs) // 2] * 1000,
             "rss_kib": rss,
@@ -269,7 +277,8 @@ def main():
             r = run(side, side["targets"], args.idle, args.limit, args.workdir, i)
             print("\t".join(str(x) for x in [
                 "cage", side["label"], i, "%.1f" % r["frame_ms"], "%.1f" % r["screen_ms"],
-                "%.1f" % r["grim_ms"], r["rss_kib"], r["pss_kib"], r["detail"]]), flush=True)
+                "%.1f" % r["grim_ms"], r["rss_kib"], r["pss_kib"], r["detail"], "%.1f" % r["sized_ms"]]),
+                  flush=True)
             log(f"{side['label']} run {i}: frame {r['frame_ms']:.1f} ms, idle screen {r['screen_ms']:.1f} ms, "
                 f"RSS {r['rss_kib']} KiB ({r['detail']})")
 

@@ -105,7 +105,8 @@ for line in open(sys.argv[1]):
         continue
     f = line.rstrip("\n").split("\t")
     runs.setdefault(f[1], []).append({"frame": float(f[3]), "screen": float(f[4]), "grim": float(f[5]),
-                                       "rss": int(f[6]), "pss": int(f[7]), "detail": f[8]})
+                                       "rss": int(f[6]), "pss": int(f[7]), "detail": f[8],
+                                       "sized": float(f[9])})
 logins = {}
 for line in open(sys.argv[2]):
     if line.startswith("#") or not line.strip():
@@ -142,6 +143,7 @@ def row(label, key, scale, unit, target):
     cells = " | ".join(f"{v:.1f} {unit}" for v in vals)
     print(f"| {label} | {cells} | {'' if target is None else f'<= {target} {unit}, <= peer'} | {met} |")
 row("start to first frame, median", "frame", 1, "ms", 400)
+row("start to first frame at the output's size, median", "sized", 1, "ms", None)
 row("start to finished idle screen (grim), median", "screen", 1, "ms", None)
 row("one grim capture, median", "grim", 1, "ms", None)
 row("idle RSS, greeter + cage, median", "rss", 1024, "MiB", 80)

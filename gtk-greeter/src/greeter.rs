@@ -72,6 +72,11 @@ impl Greeter {
         window.set_title(Some("Log in"));
         window.add_css_class("vestibule");
         size_to_monitor(window.upcast_ref());
+        // No client-side decorations: a kiosk compositor (cage) maps the window at its own size
+        // first and only then says "fullscreen", so the first frame is drawn before that; without
+        // decorations it already is the finished greeter instead of a framed window that is
+        // restyled and drawn again (bench/cage-results.md).
+        window.set_decorated(false);
         window.fullscreen();
 
         let host = nix::unistd::gethostname()
