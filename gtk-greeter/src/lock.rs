@@ -36,6 +36,27 @@ pub struct LockSettings {
     pub clock_format: String,
 }
 
+/// The card's column in a vertically scrolled view that follows the focus.
+///
+/// Why: a module's message can be 64 KiB. Laid out as is, the column is taller than the monitor
+/// and so is the lock window's minimum size; a window manager then cannot make it full screen
+/// (openbox left such a window unpainted: the desktop showed, the password field was off
+/// screen, and what was typed went nowhere visible). In a scrolled view the window's minimum
+/// is small, it stays exactly its monitor's size, and the focused field is scrolled into view.
+fn scrolled_panel(column: &gtk::Box) -> gtk::ScrolledWindow {
+    let scroller = gtk::ScrolledWindow::new();
+    scroller.set_hscrollbar_policy(gtk::PolicyType::Never);
+    scroller.set_vscrollbar_policy(gtk::PolicyType::Automatic);
+    scroller.set_propagate_natural_height(false);
+    scroller.set_hexpand(true);
+    scroller.set_vexpand(true);
+    scroller.set_child(Some(column));
+    if let Some(viewport) = scroller.child().and_downcast::<gtk::Viewport>() {
+        viewport.set_scroll_to_focus(true);
+    }
+    scroller
+}
+
 /// The lock screen (shown or not).
 pub struct LockScreen {
     app: gtk::Application,
@@ -43,8 +64,10 @@ pub struct LockScreen {
     windows: RefCell<Vec<(gdk::Monitor, gtk::Window)>>,
     card: RefCell<Card>,
     view: Rc<CardView>,
-    /// The card's container, moved to the first monitor's window.
-    panel: gtk::Box,
+    /// The card's container, moved to the first monitor's window: a scrolled view, so that no
+    /// message, however long, makes the window ask for more than its monitor (see
+    /// [`scrolled_panel`]).
+    panel: gtk::ScrolledWindow,
     worker: RefCell<Option<mpsc::Sender<ToWorker>>>,
     locked: Cell<bool>,
     on_unlocked: RefCell<Option<Box<dyn Fn()>>>,
@@ -60,6 +83,8 @@ pub struct LockScreen {
     grab_wanted: Cell<Option<Instant>>,
     /// Shown when no grab could be had: input may reach other windows.
     grab_warning: gtk::Label,
+    /// The widget that had the focus when the window set was last replaced (see `cover`).
+    refocus: RefCell<Option<gtk::Widget>>,
 }
 
 impl LockScreen {
@@ -92,6 +117,7 @@ impl LockScreen {
         card_box.append(&grab_warning);
         panel.append(&clock_label);
         panel.append(&card_box);
+        let panel = scrolled_panel(&panel);
 
         let me = Rc::new(LockScreen {
             app: app.clone(),
@@ -109,6 +135,7 @@ impl LockScreen {
             painted: RefCell::new(None),
             grab_wanted: Cell::new(None),
             grab_warning,
+            refocus: RefCell::new(None),
         });
         let weak = Rc::downgrade(&me);
         me.view.connect_submit(move || {
@@ -360,12 +387,17 @@ impl LockScreen {
                     (m.clone(), self.new_window(m, size))
                 })
                 .collect();
+            // The focused field (and what is typed in it) moves with the card: the widget is
+            // the same, only its window changes.
+            let mut focused = None;
             if let Some((_, first)) = fresh.first() {
                 if let Some(old) = self.panel.parent().and_then(|p| p.downcast::<gtk::Window>().ok()) {
+                    focused = GtkWindowExt::focus(&old);
                     old.set_child(None::<&gtk::Widget>);
                 }
                 first.set_child(Some(&self.panel));
             }
+            *self.refocus.borrow_mut() = focused;
             for (_, w) in &fresh {
                 w.present();
             }
@@ -377,12 +409,44 @@ impl LockScreen {
         if let Some((_, first)) = self.windows.borrow().first() {
             first.present();
         }
-        self.view.focus();
+        self.restore_focus();
         self.probe();
         // The window set is in place now: grab at once (or start the quick retries) rather than
         // wait for a window's map or the next round of `hold`.
         if self.locked.get() && x11_hold::is_x11(&display) {
             self.hold();
+        }
+    }
+
+    /// Puts the keyboard focus back where the user was typing: the field that had it before the
+    /// window set was replaced, else the card's first field. Without selecting its text:
+    /// `grab_focus` on a GtkText selects all of it (gtk-entry-select-on-focus), and the next key
+    /// typed would replace what was typed so far. A field that already has the focus is left
+    /// alone for the same reason.
+    fn restore_focus(&self) {
+        let Some(first) = self.windows.borrow().first().map(|(_, w)| w.clone()) else {
+            return;
+        };
+        let wanted = self.refocus.borrow().clone().filter(|w| w.root().is_some());
+        let Some(wanted) = wanted else {
+            if GtkWindowExt::focus(&first).is_none() {
+                self.view.focus();
+            }
+            return;
+        };
+        if first.is_mapped() {
+            // On screen now: from here on the user moves the focus, not the swap.
+            self.refocus.borrow_mut().take();
+        }
+        if GtkWindowExt::focus(&first).as_ref() == Some(&wanted) {
+            return;
+        }
+        if let Some(t) = wanted.downcast_ref::<gtk::Text>() {
+            t.grab_focus_without_selecting();
+        } else if let Some(e) = wanted.downcast_ref::<gtk::Entry>() {
+            e.grab_focus_without_selecting();
+        } else {
+            wanted.grab_focus();
         }
     }
 
@@ -427,10 +491,12 @@ impl LockScreen {
             });
             *handler.borrow_mut() = Some(id);
         });
-        // Grab the moment the window is on screen, not at the next round of `hold`.
+        // Grab the moment the window is on screen, not at the next round of `hold`; and keep
+        // the focus where the user types (mapping a window may move it).
         let weak = Rc::downgrade(self);
         w.connect_map(move |_| {
             if let Some(l) = weak.upgrade() {
+                l.restore_focus();
                 if l.locked.get() && x11_hold::is_x11(&gdk::Display::default().expect("a display")) {
                     l.hold();
                 }

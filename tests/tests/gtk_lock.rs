@@ -806,3 +806,142 @@ fn a_monitor_plugged_in_while_locked_is_covered_at_once() {
     assert_eq!(first.count(MAGENTA), 0, "the first monitor is still covered");
     assert!(l.still_running(), "still locked");
 }
+
+/// openbox on `x`, up once it has put its check window on the root window.
+fn openbox(x: &Xvfb) -> Reaped {
+    let wm = Reaped::spawn(
+        x.client("openbox")
+            .args(["--sm-disable", "--config-file", "/dev/null"]),
+    );
+    let start = Instant::now();
+    while !x
+        .client("xprop")
+        .args(["-root", "_NET_SUPPORTING_WM_CHECK"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("window id"))
+        .unwrap_or(false)
+    {
+        assert!(start.elapsed() < LIMIT, "openbox did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wm
+}
+
+/// Issue 12: a password typed 3 s after the lock screen showed a 64 KiB module message must
+/// reach the password field and unlock, every time. hostile.py sends the message in one
+/// conversation call and asks for the password in the next; the test types as a person would,
+/// once the message is on the card, without waiting for anything else. Under openbox on a small
+/// screen: the message used to make the lock window taller than the monitor (the window manager
+/// then left it 640x721, the password field below the screen's edge).
+#[test]
+fn a_password_typed_right_after_a_64_kib_message_unlocks_20_runs_out_of_20() {
+    const RUNS: usize = 20;
+    let work = Work::new();
+    work.service_as("lock-huge", "vestibule-lock", &[]);
+    let x = Xvfb::start(640, 480);
+    let _wm = openbox(&x);
+    let _desktop = desktop_backdrop(&x, "ff00ff");
+    let mut lost = Vec::new();
+    for run in 1..=RUNS {
+        let _ = fs::remove_file(work.path().join("probe"));
+        let before = count(&work.record(), "authenticate");
+        let mut l = gtk_as_root(&work, &x, &["--lock", "--fail-delay-ms", "10"]);
+        let shown = l.wait("HUGE-START");
+        assert!(shown.contains("Locked by root"), "run {run}: {shown}");
+        std::thread::sleep(Duration::from_secs(3));
+        let probe = fs::read_to_string(&l.probe).unwrap_or_default();
+        assert!(
+            probe.contains("window visible=true classes=lock,background,fullscreen size=640x480\n"),
+            "run {run}: the lock window is not its monitor's size: {}",
+            probe.lines().take(5).collect::<Vec<_>>().join("\n")
+        );
+        assert_eq!(
+            uncovered_pixels(&x, &work, &format!("huge-{run}")),
+            0,
+            "run {run}: uncovered pixels"
+        );
+        x.type_text("secret1");
+        x.key("Return");
+        let start = Instant::now();
+        while l.still_running() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        if l.still_running() {
+            let probe = fs::read_to_string(&l.probe).unwrap_or_default();
+            let probe: Vec<&str> = probe.lines().filter(|l| !l.contains("HUGE-START")).collect();
+            lost.push(format!("run {run}, on screen:\n{}", probe.join("\n")));
+            continue;
+        }
+        assert_eq!(l.exit_code(LIMIT), Some(0), "run {run}");
+        assert_eq!(
+            count(&work.record(), "authenticate"),
+            before + 1,
+            "run {run}: one attempt, the user's"
+        );
+        let after = x.screenshot(&work.path().join(format!("huge-{run}-unlocked.png")));
+        assert_eq!(after.count(LOCK_BG), 0, "run {run}: the lock screen is gone");
+        assert!(after.count(MAGENTA) > 0, "run {run}: the desktop shows again");
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {RUNS} runs did not unlock:\n{}",
+        lost.len(),
+        lost.join("\n")
+    );
+}
+
+/// wtype (a virtual keyboard) on `sway`: types `text`, or presses `key` with `-k`. Each run
+/// uploads a keymap of its own; the first key right after it can reach the client before the
+/// keymap does and be lost, so wtype waits 200 ms (`-s`) before typing.
+fn wtype(sway: &Sway, args: &[&str]) {
+    let mut cmd = Command::new("wtype");
+    sway.client_env(&mut cmd);
+    let st = cmd
+        .args(["-s", "200"])
+        .args(args)
+        .status()
+        .expect("wtype (package wtype)");
+    assert!(st.success(), "wtype {args:?}: {st}");
+}
+
+/// Issue 12: when the monitor list changes while the user types, the lock screen maps a new set
+/// of windows and moves the card to the new first window; the field, what was typed in it and
+/// the keyboard focus go with it, so the rest of the answer lands after the first part. The
+/// answer typed across the change is lock-multi's visible one-time code, so the probe shows it.
+#[test]
+fn a_monitor_plugged_in_while_typing_keeps_the_field_its_text_and_the_focus() {
+    let work = Work::new();
+    work.service_as("lock-multi", "vestibule-lock", &[]);
+    let sway = Sway::start(work.path());
+    let mut cmd = Command::new(binary("vestibule-gtk"));
+    cmd.args(["--lock", "--fail-delay-ms", "10", "--pam-confdir"])
+        .arg(work.pam_dir());
+    sway.client_env(&mut cmd);
+    let probe = work.path().join("probe");
+    let mut l = GtkApp::spawn_on(cmd, &probe);
+    l.wait_focus("password-entry");
+    wtype(&sway, &["secret1"]);
+    wtype(&sway, &["-k", "Return"]);
+    let typed = |text: &str| {
+        let want = format!("entry focus: {text}");
+        wait_probe_until(&probe, LIMIT, &want.clone(), move |s| {
+            s.contains("Verification code") && focused(s) == Some(want.as_str())
+        })
+    };
+    wait_probe_until(&probe, LIMIT, "the code prompt", |s| {
+        s.contains("Verification code") && focused(s).is_some_and(|f| f.starts_with("entry"))
+    });
+    wtype(&sway, &["123"]);
+    typed("123");
+    sway.swaymsg(&["create_output"]);
+    wait_probe_until(&probe, LIMIT, "a window on the new monitor", |s| {
+        s.matches("\nwindow visible=true").count() == 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    typed("123");
+    wtype(&sway, &["456"]);
+    typed("123456");
+    wtype(&sway, &["-k", "Return"]);
+    assert_eq!(l.exit_code(LIMIT), Some(0), "unlocked");
+    assert_eq!(count(&work.record(), "authenticate"), 1, "one attempt");
+}
