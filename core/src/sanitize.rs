@@ -151,6 +151,62 @@ mod tests {
         assert!(out.contains("more bytes not shown"));
     }
 
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Longest expansion of one input character: `<U+XXXX>`.
+        const WIDEST: usize = 8;
+
+        fn check(out: &str) -> Result<(), TestCaseError> {
+            for c in out.chars() {
+                prop_assert!(c == '\n' || !c.is_control(), "control {:?} in {:?}", c, out);
+                prop_assert!(!is_hidden_control(c), "hidden {:?} in {:?}", c, out);
+            }
+            prop_assert!(out.chars().count() <= MAX_CHARS * WIDEST + 64);
+            prop_assert!(out.matches('\n').count() < MAX_LINES);
+            Ok(())
+        }
+
+        proptest! {
+            /// Whatever bytes a module sends: no panic, nothing a terminal would interpret, and a
+            /// bounded result.
+            #[test]
+            fn any_bytes_come_out_safe_and_bounded(raw in proptest::collection::vec(any::<u8>(), 0..6_000)) {
+                check(SafeText::from_module(&raw).as_str())?;
+            }
+
+            /// The same for text made of the characters that matter most: controls, C1, bidi
+            /// and zero-width marks, newlines, mixed with ordinary text.
+            #[test]
+            fn hostile_text_comes_out_safe_and_bounded(
+                parts in proptest::collection::vec(prop_oneof![
+                    "[\\x00-\\x1f\\x7f]{1,4}",
+                    "[\\u{80}-\\u{9f}\\u{200b}-\\u{200f}\\u{2028}-\\u{202e}\\u{2060}-\\u{206f}\\u{feff}]{1,4}",
+                    "\n{1,40}",
+                    ".{0,30}",
+                ], 0..600)
+            ) {
+                let raw = parts.concat();
+                let out = SafeText::from_module(raw.as_bytes());
+                check(out.as_str())?;
+                // What comes out is already safe: sanitizing it again changes nothing (unless the
+                // expansions themselves pushed it over the cap).
+                if out.as_str().chars().count() <= MAX_CHARS && !out.as_str().contains("more bytes not shown") {
+                    let again = SafeText::from_module(out.as_str().as_bytes());
+                    prop_assert_eq!(again.as_str(), out.as_str());
+                }
+            }
+
+            /// Printable text under the caps passes through untouched.
+            #[test]
+            fn printable_text_is_kept(text in "[^\\p{C}\\u{2028}\\u{2029}]{0,300}") {
+                let out = SafeText::from_module(text.as_bytes());
+                prop_assert_eq!(out.as_str(), text.as_str());
+            }
+        }
+    }
+
     #[test]
     fn ordinary_text_is_untouched() {
         let text = "Password for Zoë (ünïcödé 密码): ";
