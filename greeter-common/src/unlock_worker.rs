@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use vestibule_core::{unlock, UnlockError, UnlockOptions};
 
-use crate::pam_worker::{ChannelConversation, PamEvent, Report, ToWorker};
+use crate::pam_channel::{ChannelConversation, PamEvent, Report, ToWorker};
 
 /// How long to wait before trying again when an attempt failed without asking anything (a
 /// broken stack must not spin).

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use gtk::prelude::*;
 use gtk::{gdk, glib};
 use vestibule_core::UnlockOptions;
-use vestibule_greeter::pam_worker::{Report, ToWorker};
+use vestibule_greeter::pam_channel::{Report, ToWorker};
 use vestibule_greeter::unlock_worker;
 use vestibule_greeter::PamEvent;
 
@@ -574,7 +574,7 @@ impl LockScreen {
                     f();
                 }
             }
-            Report::Event(_) | Report::Note(_) | Report::Terminated(_) => {}
+            Report::Event(_) => {}
         }
     }
 

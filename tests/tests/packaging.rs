@@ -60,10 +60,7 @@ fn debs() -> &'static [PathBuf] {
         let out_dir = dist().join("deb");
         let _ = std::fs::remove_dir_all(&out_dir);
         let started = std::time::Instant::now();
-        let out = dist_make()
-            .arg("deb")
-            .output()
-            .expect("cannot run make");
+        let out = dist_make().arg("deb").output().expect("cannot run make");
         let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "make deb failed:\n{log}");
         eprintln!("make deb: {:.1} s", started.elapsed().as_secs_f64());
