@@ -37,6 +37,28 @@ pub fn disable_core_dumps() -> Result<(), CoreDumpError> {
     nix::sys::prctl::set_dumpable(false).map_err(CoreDumpError::Dumpable)
 }
 
+/// Runs `spawn` (which starts another program: fork and exec) with the original soft limit back
+/// in place, then sets it to 0 again, so a program that turns core dumps off itself (the daemon's
+/// workers) learns the limit to give back to its sessions instead of the 0 it would inherit.
+/// This process stays undumpable throughout (`PR_SET_DUMPABLE` 0 is untouched), so it cannot dump
+/// core in between either.
+pub fn with_original_core_limit<T>(spawn: impl FnOnce() -> T) -> T {
+    let Some(&soft) = ORIGINAL_SOFT_LIMIT.get() else {
+        return spawn();
+    };
+    let Ok((_, hard)) = getrlimit(Resource::RLIMIT_CORE) else {
+        return spawn();
+    };
+    let raised = setrlimit(Resource::RLIMIT_CORE, soft.min(hard), hard).is_ok();
+    let result = spawn();
+    if raised {
+        if let Err(e) = setrlimit(Resource::RLIMIT_CORE, 0, hard) {
+            tracing::warn!(error = %e, "could not set the core limit back to 0");
+        }
+    }
+    result
+}
+
 /// In the session child before exec: the soft limit the process started with, if
 /// [`disable_core_dumps`] changed it. Async-signal-safe (one atomic read, one system call).
 pub(crate) fn restore_for_session() {
@@ -61,6 +83,23 @@ mod tests {
                 Ok(nix::sys::wait::WaitStatus::Exited(_, 0))
             ),
         }
+    }
+
+    #[test]
+    fn a_program_spawned_meanwhile_sees_the_original_limit_and_this_process_keeps_0() {
+        assert!(in_child(|| {
+            let Ok((_, hard)) = getrlimit(Resource::RLIMIT_CORE) else {
+                return false;
+            };
+            let before = hard.min(4096);
+            if setrlimit(Resource::RLIMIT_CORE, before, hard).is_err() || disable_core_dumps().is_err() {
+                return false;
+            }
+            let during = with_original_core_limit(|| getrlimit(Resource::RLIMIT_CORE));
+            during == Ok((before, hard))
+                && getrlimit(Resource::RLIMIT_CORE) == Ok((0, hard))
+                && nix::sys::prctl::get_dumpable() == Ok(false)
+        }));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub mod utmp;
 pub use authlog::{AuthLog, Severity};
 pub use code::PamCode;
 pub use conversation::{ConvError, Conversation, Message, NoUser, MAX_MESSAGES};
-pub use coredump::{disable_core_dumps, CoreDumpError};
+pub use coredump::{disable_core_dumps, with_original_core_limit, CoreDumpError};
 pub use environment::{build as build_environment, EnvSpec, Environment};
 pub use login::{
     authenticate_login, begin_without_authentication, login, lookup, Authenticated, LoginError, LoginOptions,

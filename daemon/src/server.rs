@@ -652,8 +652,9 @@ impl Daemon {
         if self.own || self.tty.is_none() && !std::io::stdin().is_terminal() {
             cmd.stdin(Stdio::null());
         }
-        let child = cmd
-            .spawn()
+        // The worker turns core dumps off itself; it must see the limit this daemon started
+        // with, to give it back to the user's session.
+        let child = vestibule_core::with_original_core_limit(|| cmd.spawn())
             .map_err(|e| format!("cannot run {}: {e}", self.opts.worker.display()))?;
         drop(theirs);
         let pid = Pid::from_raw(child.id() as i32);

@@ -271,8 +271,10 @@ impl<'w> Vestibuled<'w> {
         let d = |name: &str| quote(&dir.join(name).display().to_string());
         // The sandbox shell's pid (to enter its mount namespace) and the daemon's, then the daemon
         // (exec: same pid) with its log in the work dir; what the pane shows after it exits.
+        // A soft core limit above 0, so that a process turning core dumps off is seen to do it
+        // (Debian's default soft limit is already 0).
         let script = format!(
-            "VESTIBULE_LOG=debug{vt} {run} {work} sh -c 'echo $PPID >\"$1\"; echo $$ >\"$2\"; shift 2; exec \"$@\"' \
+            "ulimit -S -c {CORE_LIMIT_KIB}; VESTIBULE_LOG=debug{vt} {run} {work} sh -c 'echo $PPID >\"$1\"; echo $$ >\"$2\"; shift 2; exec \"$@\"' \
              sh {sandbox} {pid} {daemon} 2>>{log}; echo \"DAEMON EXITED=$?\"; sleep 600",
             vt = setup
                 .vt
@@ -622,6 +624,24 @@ pub fn loginuid(pid: u32) -> String {
         .unwrap_or_default()
         .trim()
         .to_owned()
+}
+
+/// The soft core-file limit the daemon is started with, in KiB (`ulimit -c`), as
+/// /proc/PID/limits shows it in bytes.
+pub const CORE_LIMIT_KIB: u64 = 4;
+
+/// The soft and hard limits of /proc/PID/limits' "Max core file size" line.
+pub fn core_limits(pid: u32) -> (String, String) {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap_or_else(|| panic!("no core line for pid {pid} in {limits:?}"));
+    let mut words = line["Max core file size".len()..].split_whitespace();
+    (
+        words.next().unwrap_or_default().to_owned(),
+        words.next().unwrap_or_default().to_owned(),
+    )
 }
 
 /// A process's open-file limit line of /proc/PID/limits ("Max open files  1024  1048576  files").

@@ -10,6 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use vestibule_e2e::daemon::core_limits;
 use vestibule_e2e::x11::{GtkApp, Xvfb};
 use vestibule_e2e::*;
 
@@ -53,17 +54,6 @@ fn wait_descendant(root: u32, name: &str) -> u32 {
         assert!(start.elapsed() < LIMIT, "no {name} under pid {root}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// The soft and hard limits of /proc/PID/limits' "Max core file size" line.
-fn core_limits(pid: u32) -> (String, String) {
-    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max core file size"))
-        .unwrap_or_else(|| panic!("no core line in\n{limits}"));
-    let mut words = line["Max core file size".len()..].split_whitespace();
-    (words.next().unwrap().to_owned(), words.next().unwrap().to_owned())
 }
 
 #[test]

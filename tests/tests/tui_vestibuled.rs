@@ -179,3 +179,41 @@ fn escape_cancels_the_login_at_the_daemon_and_opens_nothing() {
     d.session("alice");
     assert_eq!(d.greeters().len(), 1, "{:?}", d.greeters());
 }
+
+#[test]
+fn no_process_that_sees_a_password_can_dump_core_but_the_session_can() {
+    let work = Work::new();
+    let d = Vestibuled::start(&work, "tui-core", tui(&work, ""));
+    let g = card(&d, 1);
+    let off = |pid: u32, what: &str| {
+        let (soft, _) = core_limits(pid);
+        assert_eq!(soft, "0", "{what} (pid {pid}) may dump core");
+    };
+    off(d.pid(), "the daemon");
+    let greeter_workers = d.workers_of_kind("greeter");
+    assert_eq!(greeter_workers.len(), 1, "{greeter_workers:?}");
+    off(greeter_workers[0], "the greeter's worker");
+    off(g.pid, "the greeter (vestibule-tui)");
+    // Not dumpable: its /proc entries are root's although it runs as the greeter user.
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(format!("/proc/{}/environ", g.pid))
+        .unwrap()
+        .uid();
+    assert_eq!((g.uid != 0, owner), (true, 0), "the greeter is dumpable: {g:?}");
+
+    d.tmux.line("alice");
+    d.wait_screen("Password: ");
+    d.tmux.line("alice-pw-1");
+    let session = d.session("alice");
+    let login_workers = d.login_workers();
+    assert_eq!(login_workers.len(), 1, "{login_workers:?}");
+    off(login_workers[0], "the login worker");
+    // The user's own programs keep the limit the daemon was started with.
+    let (soft, _) = core_limits(session.pid());
+    assert_eq!(
+        soft,
+        (CORE_LIMIT_KIB * 1024).to_string(),
+        "the session did not get its core limit back"
+    );
+    d.end_session("alice");
+}
