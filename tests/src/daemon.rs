@@ -200,6 +200,10 @@ impl SessionInfo {
 pub struct Vestibuled<'w> {
     pub work: &'w Work,
     pub tmux: Tmux,
+    /// Open handles on the sandbox's mount namespaces: while one is open the namespace lives on,
+    /// so its number cannot be given to another test's sandbox (pids and namespace numbers are
+    /// reused on a busy machine) and the clean-up kills only this test's processes.
+    ns_pins: std::sync::Mutex<Vec<fs::File>>,
 }
 
 impl<'w> Vestibuled<'w> {
@@ -288,7 +292,11 @@ impl<'w> Vestibuled<'w> {
             log = d("daemon.log"),
         );
         let tmux = Tmux::start(name, (100, 30), &script);
-        let v = Vestibuled { work, tmux };
+        let v = Vestibuled {
+            work,
+            tmux,
+            ns_pins: std::sync::Mutex::new(Vec::new()),
+        };
         v.pid();
         assert!(
             !work.read("sandbox.mntns").is_empty(),
@@ -301,12 +309,19 @@ impl<'w> Vestibuled<'w> {
     /// in `sandbox.mntns`, for the clean-up when this is dropped.)
     pub fn pid(&self) -> u32 {
         let pid = self.read_pid("daemon.pid");
-        let ns = mount_ns(self.sandbox_pid());
+        let sandbox = self.sandbox_pid();
+        // Pinned first, then named: the name read after the pin is the pinned namespace's (or ""
+        // if the shell already ended, and then the pin is of nothing we record).
+        let pin = fs::File::open(format!("/proc/{sandbox}/ns/mnt")).ok();
+        let ns = mount_ns(sandbox);
         let file = self.work.path().join("sandbox.mntns");
         let known = fs::read_to_string(&file).unwrap_or_default();
         // Gone when the sandbox's shell has ended (after the daemon was killed): noted before.
-        if !ns.is_empty() && ns != mount_ns(std::process::id()) && !known.lines().any(|l| l == ns) {
-            fs::write(&file, format!("{known}{ns}\n")).unwrap();
+        if let Some(pin) = pin {
+            if !ns.is_empty() && ns != mount_ns(std::process::id()) && !known.lines().any(|l| l == ns) {
+                self.ns_pins.lock().unwrap().push(pin);
+                fs::write(&file, format!("{known}{ns}\n")).unwrap();
+            }
         }
         pid
     }
