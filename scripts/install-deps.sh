@@ -21,7 +21,8 @@
 # its seat daemon and a Wayland typist: what the desktop greeter runs under; xwayland, without
 # which cage 0.1.4 does not start), xinit (startx: the X11 sessions' default wrapper), openbox +
 # xterm + x11-utils (a real window manager, an application with a prompt of its own, and xprop:
-# the lock screen's keyboard grab and stacking test). pam_limits
+# the lock screen's keyboard grab and stacking test), xss-lock + swayidle (Debian's screen-lock
+# helpers, real login1 clients: the agent's org.freedesktop.login1 tests lock through them). pam_limits
 # and pam_loginuid, which the daemon's tests stack, come with libpam-modules.
 # debhelper + dpkg-dev (make deb: debian/rules through dpkg-buildpackage), make (the Makefile
 # both the packages and `make install` use), lintian (checks the built .debs), man-db (man -l
@@ -45,7 +46,7 @@ set -euo pipefail
 
 packages=(libpam0g-dev libpam-modules libpam-python python3 passwd openssl util-linux tmux gcc pkg-config dbus-daemon dbus-bin systemd
 	libgtk-4-dev fonts-dejavu-core xvfb xdotool imagemagick python3-xlib xauth sway grim
-	greetd cage seatd wtype xwayland xinit openbox xterm x11-utils
+	greetd cage seatd wtype xwayland xinit openbox xterm x11-utils xss-lock swayidle
 	debhelper dpkg-dev make lintian man-db zsh)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(valgrind hyperfine time dpkg-dev lightdm-gtk-greeter python3-gi)
