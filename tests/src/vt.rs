@@ -19,6 +19,9 @@ elif what == "release":
         fcntl.ioctl(fd, 0x5608, int(vt))  # VT_DISALLOCATE (fails harmlessly while open)
     except OSError:
         pass
+elif what == "leds":
+    fd = os.open("/dev/tty" + vt, os.O_RDWR | os.O_NOCTTY)
+    fcntl.ioctl(fd, 0x4B65, int(sys.argv[3]))  # KDSKBLED: the keyboard flags (4 = Caps Lock)
 elif what == "type":
     fd = os.open("/dev/tty" + vt, os.O_RDWR | os.O_NOCTTY)
     for b in sys.argv[3].encode():
@@ -82,6 +85,12 @@ impl Vt {
         self.type_text(&format!("{text}\r"));
     }
 
+    /// Sets the VT's keyboard flags (KDSKBLED; 4 is Caps Lock, 0 none), as pressing the lock
+    /// keys would.
+    pub fn set_leds(&self, flags: u8) {
+        tool(&[&self.number.to_string(), "leds", &flags.to_string()]);
+    }
+
     /// What the VT shows ("" before anyone opened it).
     pub fn screen(&self) -> String {
         if !std::path::Path::new(&format!("/dev/vcsu{}", self.number)).exists() {
@@ -101,6 +110,23 @@ impl Vt {
             assert!(
                 start.elapsed() < limit,
                 "{needle:?} did not appear on tty{}:\n{s}",
+                self.number
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the screen no longer shows `needle`.
+    pub fn wait_gone(&self, needle: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if !s.contains(needle) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{needle:?} stayed on tty{}:\n{s}",
                 self.number
             );
             std::thread::sleep(Duration::from_millis(100));

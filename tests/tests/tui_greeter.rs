@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use vestibule_e2e::tmux::{quote, Tmux};
+use vestibule_e2e::vt::Vt;
 use vestibule_e2e::*;
 
 /// The longest any single screen state may take to appear.
@@ -112,7 +114,7 @@ fn executable(path: &Path, text: &str) {
 
 /// greetd with vestibule-tui as its greeter, in one tmux server.
 struct Greeter {
-    socket: String,
+    term: Tmux,
     dir: PathBuf,
 }
 
@@ -136,55 +138,33 @@ impl Greeter {
             quote(&script.display().to_string()),
             quote(&dir.join("greetd.err").display().to_string()),
         );
-        let socket = format!("vestibule-test-{}-{name}", std::process::id());
-        let g = Greeter {
-            socket,
+        Greeter {
+            term: Tmux::start(name, size, &line),
             dir: dir.to_path_buf(),
-        };
-        let ok = g
-            .tmux()
-            .args([
-                "new-session",
-                "-d",
-                "-x",
-                &size.0.to_string(),
-                "-y",
-                &size.1.to_string(),
-            ])
-            .arg(line)
-            .status()
-            .expect("tmux");
-        assert!(ok.success(), "tmux new-session failed");
-        g
+        }
     }
 
     fn tmux(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket, "-f", "/dev/null"]);
-        c
+        self.term.command()
     }
 
     /// Types text literally.
     fn type_text(&self, text: &str) {
-        let ok = self.tmux().args(["send-keys", "-l", text]).status().unwrap();
-        assert!(ok.success());
+        self.term.type_text(text);
     }
 
     /// Presses keys by tmux name (Enter, Escape, C-c, F2, ...).
     fn keys(&self, keys: &[&str]) {
-        let ok = self.tmux().arg("send-keys").args(keys).status().unwrap();
-        assert!(ok.success());
+        self.term.keys(keys);
     }
 
     /// Types a line and presses Enter.
     fn line(&self, text: &str) {
-        self.type_text(text);
-        self.keys(&["Enter"]);
+        self.term.line(text);
     }
 
     fn screen(&self) -> String {
-        let out = self.tmux().args(["capture-pane", "-p"]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.term.screen()
     }
 
     /// Waits until the screen shows `needle`; returns the screen.
@@ -242,13 +222,7 @@ impl Greeter {
     }
 
     fn find_pid(&self) -> Option<i32> {
-        let out = self
-            .tmux()
-            .args(["display-message", "-p", "#{pane_pid}"])
-            .output()
-            .unwrap();
-        let root: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
-        let mut queue = vec![root];
+        let mut queue = vec![self.term.pane_pid() as i32];
         while let Some(pid) = queue.pop() {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             if comm.trim() == "vestibule-tui" {
@@ -264,20 +238,6 @@ impl Greeter {
     fn signal(&self, pid: i32, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
     }
-}
-
-impl Drop for Greeter {
-    fn drop(&mut self) {
-        let _ = self.tmux().arg("kill-server").status();
-        // tmux leaves its socket file behind.
-        let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
-        let uid = nix::unistd::Uid::effective();
-        let _ = std::fs::remove_file(format!("{dir}/tmux-{uid}/{}", self.socket));
-    }
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// Every row between the card's top and bottom border starts and ends with a border character.
@@ -917,60 +877,6 @@ fn plain_runs_the_line_mode_binary() {
     );
 }
 
-/// Python helpers for a real Linux VT: inject input (TIOCSTI), set the keyboard flags
-/// (KDSKBLED), and read the screen (/dev/vcsaN for the size, /dev/vcsuN for the characters).
-const VT_TOOL: &str = r#"
-import fcntl, os, struct, sys, termios
-vt, what = sys.argv[1], sys.argv[2]
-if what == "free":
-    # VT_OPENQRY: the first virtual terminal nobody has open.
-    fd = os.open("/dev/tty0", os.O_RDWR | os.O_NOCTTY)
-    print(struct.unpack("i", fcntl.ioctl(fd, 0x5600, b"\0" * 4))[0])
-elif what == "release":
-    # VT_DISALLOCATE: give it back (fails harmlessly if someone still has it open).
-    fd = os.open("/dev/tty0", os.O_RDWR | os.O_NOCTTY)
-    try:
-        fcntl.ioctl(fd, 0x5608, int(vt))
-    except OSError:
-        pass
-elif what == "type":
-    fd = os.open("/dev/tty" + vt, os.O_RDWR | os.O_NOCTTY)
-    for b in sys.argv[3].encode().decode("unicode_escape").encode("latin-1"):
-        fcntl.ioctl(fd, termios.TIOCSTI, bytes([b]))
-elif what == "leds":
-    fd = os.open("/dev/tty" + vt, os.O_RDWR | os.O_NOCTTY)
-    fcntl.ioctl(fd, 0x4B65, int(sys.argv[3]))
-else:
-    rows, cols = open("/dev/vcsa" + vt, "rb").read(2)
-    data = open("/dev/vcsu" + vt, "rb").read()
-    cells = struct.unpack("<%dI" % (len(data) // 4), data)
-    for r in range(rows):
-        print("".join(chr(c) for c in cells[r * cols:(r + 1) * cols]).rstrip())
-"#;
-
-fn vt_tool(args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(VT_TOOL)
-        .args(args)
-        .output()
-        .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn vt_wait(vt: &str, needle: &str, present: bool) -> String {
-    let start = Instant::now();
-    loop {
-        let s = vt_tool(&[vt, "screen"]);
-        if s.contains(needle) == present {
-            return s;
-        }
-        assert!(start.elapsed() < WAIT, "waiting for {needle:?} = {present}:\n{s}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// On a real Linux console, under greetd: TERM=linux drawing and the Caps Lock warning
 /// (KDGKBLED). Runs on the
 /// first virtual terminal nobody has open (VT_OPENQRY), or on VESTIBULE_TEST_VT, and never
@@ -978,12 +884,7 @@ fn vt_wait(vt: &str, needle: &str, present: bool) -> String {
 /// TIOCSTI and the keyboard LEDs set with KDSKBLED, none of which needs it in the foreground.
 #[test]
 fn on_a_linux_vt_caps_lock_is_warned_about() {
-    assert!(
-        std::path::Path::new("/dev/tty0").exists(),
-        "no Linux virtual terminals here (/dev/tty0): this test needs one"
-    );
-    let vt = std::env::var("VESTIBULE_TEST_VT").unwrap_or_else(|_| vt_tool(&["0", "free"]).trim().to_owned());
-    assert!(vt.parse::<u32>().is_ok_and(|n| n > 0), "no free VT: {vt:?}");
+    let vt = Vt::free();
     let work = Work::new();
     let dir = work.path().to_path_buf();
     let marker = format!("echo ran > {}/session.marker", dir.display());
@@ -991,12 +892,12 @@ fn on_a_linux_vt_caps_lock_is_warned_about() {
     let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open(format!("/dev/tty{vt}"))
+        .open(vt.path())
         .expect("a VT");
     // Opening it allocated the VT; its screen devices appear just after.
     let start = Instant::now();
-    while !std::path::Path::new(&format!("/dev/vcsu{vt}")).exists() {
-        assert!(start.elapsed() < WAIT, "/dev/vcsu{vt} did not appear");
+    while !std::path::Path::new(&format!("/dev/vcsu{}", vt.number)).exists() {
+        assert!(start.elapsed() < WAIT, "/dev/vcsu{} did not appear", vt.number);
         std::thread::sleep(Duration::from_millis(20));
     }
     // greetd on the VT as its standard input and output (`vt = "none"`: it never switches).
@@ -1007,21 +908,21 @@ fn on_a_linux_vt_caps_lock_is_warned_about() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    vt_wait(&vt, "login:", true);
-    vt_tool(&[&vt, "type", "alice\\r"]);
-    vt_wait(&vt, "Password:", true);
-    vt_tool(&[&vt, "leds", "4"]);
-    let s = vt_wait(&vt, "Caps Lock is on", true);
+    vt.wait_for("login:", WAIT);
+    vt.line("alice");
+    vt.wait_for("Password:", WAIT);
+    vt.set_leds(4);
+    let s = vt.wait_for("Caps Lock is on", WAIT);
     assert!(s.contains('┌') && s.contains('┘'), "{s}");
-    vt_tool(&[&vt, "leds", "0"]);
-    vt_wait(&vt, "Caps Lock is on", false);
-    vt_tool(&[&vt, "type", "alice-pw-1\\r"]);
+    vt.set_leds(0);
+    vt.wait_gone("Caps Lock is on", WAIT);
+    vt.line("alice-pw-1");
     assert_eq!(wait_file(&dir.join("session.marker")).trim(), "ran");
     // The session ended at once; greetd's next greeter remembers alice.
     let log = || std::fs::read_to_string(dir.join("greeter.log")).unwrap_or_default();
     assert!(wait_file(&dir.join("greeter.log")).starts_with("EXIT=0 "));
-    vt_wait(&vt, "login: alice", true);
-    vt_tool(&[&vt, "type", "\\x03"]);
+    vt.wait_for("login: alice", WAIT);
+    vt.type_text("\x03");
     // greetd ends once its greeter quits without a session.
     child.wait().unwrap();
     assert!(
@@ -1029,5 +930,4 @@ fn on_a_linux_vt_caps_lock_is_warned_about() {
         "{}",
         log()
     );
-    vt_tool(&[&vt, "release"]);
 }
