@@ -387,9 +387,23 @@ impl std::ops::Deref for Desktop<'_> {
 
 impl<'w> Desktop<'w> {
     pub fn start(work: &'w Work, name: &str, greeter: Greeter) -> Desktop<'w> {
+        Desktop::start_on(work, name, greeter, None)
+    }
+
+    /// As [`Desktop::start`], with the daemon on virtual terminal `vt` (never switched to)
+    /// instead of the tmux pane's terminal: the greeter and the sessions get that VT, as on a
+    /// real machine (`XDG_VTNR`, `XDG_SEAT`, the controlling terminal).
+    pub fn start_on(work: &'w Work, name: &str, greeter: Greeter, vt: Option<u32>) -> Desktop<'w> {
         let seat = Seat::start(work.path());
         let command = greeter_command(work, &seat, &greeter);
-        let daemon = Vestibuled::start(work, name, Setup::greeter(command));
+        let daemon = Vestibuled::start(
+            work,
+            name,
+            Setup {
+                vt,
+                ..Setup::greeter(command)
+            },
+        );
         Desktop {
             daemon,
             screen: Screen::new(work, seat),

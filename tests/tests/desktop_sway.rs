@@ -7,6 +7,7 @@ use std::fs;
 
 use vestibule_e2e::cage::{Desktop, Greeter, CONFIG};
 use vestibule_e2e::daemon::{alive, uids};
+use vestibule_e2e::vt::Vt;
 use vestibule_e2e::Work;
 
 fn environ(pid: u32) -> Vec<String> {
@@ -39,7 +40,9 @@ fn a_sway_session_runs_as_alice_on_her_runtime_dir_and_the_greeter_comes_back_wh
         "wayland_dirs = []",
         "wayland_dirs = [\"@WORK@/wayland-sessions\"]",
     );
-    let d = Desktop::start(
+    // On a virtual terminal of its own, as on a real machine: the session gets it.
+    let vt = Vt::free();
+    let d = Desktop::start_on(
         &work,
         "cage-sway",
         Greeter {
@@ -47,6 +50,7 @@ fn a_sway_session_runs_as_alice_on_her_runtime_dir_and_the_greeter_comes_back_wh
             command: Vec::new(),
             env: Vec::new(),
         },
+        Some(vt.number),
     );
     let probe = d.wait_greeter(1);
     assert!(probe.contains("dropdown: Sway (headless)"), "{probe}");
@@ -103,6 +107,8 @@ fn a_sway_session_runs_as_alice_on_her_runtime_dir_and_the_greeter_comes_back_wh
         "XDG_CURRENT_DESKTOP=sway".into(),
         "XDG_SESSION_CLASS=user".into(),
         format!("XDG_RUNTIME_DIR={runtime}"),
+        format!("XDG_VTNR={}", vt.number),
+        "XDG_SEAT=seat0".into(),
         "USER=alice".into(),
     ] {
         assert!(
@@ -110,6 +116,18 @@ fn a_sway_session_runs_as_alice_on_her_runtime_dir_and_the_greeter_comes_back_wh
             "{want} missing from sway's environment: {env:?}"
         );
     }
+    // The VT is sway's controlling terminal (stat's tty_nr: major 4, minor N), in a session
+    // of its own: not the greeter's, not the daemon's.
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let tty_nr: u32 = fields[4].parse().unwrap();
+    assert_eq!(
+        (tty_nr >> 8, tty_nr & 0xff),
+        (4, vt.number),
+        "sway's controlling terminal: {stat}"
+    );
+    let sid: u32 = fields[3].parse().unwrap();
+    assert_ne!(sid, d.daemon.pid(), "the session has a session of its own");
     assert!(
         !env.iter()
             .any(|e| e.starts_with("GREETD_SOCK=") || e.starts_with("VESTIBULE_GTK_PROBE=")),

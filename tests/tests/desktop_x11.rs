@@ -7,6 +7,7 @@
 use std::fs;
 
 use vestibule_e2e::cage::{Desktop, Greeter, CONFIG};
+use vestibule_e2e::vt::Vt;
 use vestibule_e2e::Work;
 
 #[test]
@@ -41,7 +42,9 @@ fn an_x11_session_gets_its_own_display_and_cookie_through_startx() {
     )
     .unwrap();
     let config = CONFIG.replace("xsession_dirs = []", "xsession_dirs = [\"@WORK@/xsessions\"]");
-    let d = Desktop::start(
+    // On a virtual terminal of its own, as on a real machine: startx runs on it.
+    let vt = Vt::free();
+    let d = Desktop::start_on(
         &work,
         "cage-x11",
         Greeter {
@@ -49,13 +52,15 @@ fn an_x11_session_gets_its_own_display_and_cookie_through_startx() {
             command: Vec::new(),
             env: Vec::new(),
         },
+        Some(vt.number),
     );
     // The X server startx starts for alice: Xvfb, from her ~/.xserverrc (startx passes the
-    // display, `-auth FILE`, and on a VT `vtN -keeptty`, which Xvfb does not know).
+    // display, `-auth FILE`, and on a VT `vtN -keeptty`, which Xvfb does not know; the
+    // arguments are noted in ~/xserver.args).
     let rc = d.daemon.ns(&[
         "sh",
         "-c",
-        "printf '#!/bin/sh\\nargs=\\nfor a; do case $a in vt[0-9]*|-keeptty) ;; *) args=\"$args $a\";; esac; done\\n\
+        "printf '#!/bin/sh\\necho \"$*\" >$HOME/xserver.args\\nargs=\\nfor a; do case $a in vt[0-9]*|-keeptty) ;; *) args=\"$args $a\";; esac; done\\n\
          exec /usr/bin/Xvfb $args -screen 0 800x600x24 -nolisten tcp\\n' > /home/alice/.xserverrc && \
          chown alice: /home/alice/.xserverrc && chmod 0755 /home/alice/.xserverrc",
     ]);
@@ -79,6 +84,15 @@ fn an_x11_session_gets_its_own_display_and_cookie_through_startx() {
     assert_eq!(get("without_cookie"), "refused", "{info}");
     assert_eq!(get("XDG_SESSION_TYPE"), "x11", "{info}");
     assert_eq!(get("XDG_CURRENT_DESKTOP"), "TestX", "{info}");
+    assert_eq!(get("XDG_VTNR"), vt.number.to_string(), "{info}");
+    assert_eq!(get("XDG_SEAT"), "seat0", "{info}");
+    // startx found the VT as its terminal and asked for that VT's X server.
+    let args = d.daemon.ns(&["cat", "/home/alice/xserver.args"]);
+    assert!(
+        args.stdout.contains(&format!("vt{} -keeptty", vt.number)),
+        "the X server's arguments: {}",
+        args.all()
+    );
     // Nobody else gets in either: root without the cookie is refused too.
     let display = get("display");
     let root = d
