@@ -4,18 +4,23 @@
 //! Pure logic is kept apart from the bus so it can be unit-tested without one: [`table`] (the
 //! sessions), [`authz`] (who may do what), [`validate`] (what a caller may send), [`persist`]
 //! (the snapshot and journal). [`procfs`] and [`terminate`] look at and end processes, [`pam_close`] closes
-//! a PAM session whose supervisor is gone, [`service`] is the D-Bus interface, [`objects`] the
-//! per-session objects, [`locker`] the sessions' lock screens, [`wire`] the D-Bus shape of a record, and [`client`] the calling side.
+//! a PAM session whose supervisor is gone. [`state`] is what every interface shares, [`ops`] the
+//! operations they all call, [`signals`] what announces them, [`error`] what callers get back;
+//! [`manager`] is the agent's D-Bus interface, [`objects`] the per-session objects, [`locker`] the sessions' lock screens, [`wire`] the D-Bus shape of a record, and [`client`] the calling side.
 
 pub mod authz;
 pub mod client;
+pub mod error;
 pub mod exits;
 pub mod locker;
+pub mod manager;
 pub mod objects;
+pub mod ops;
 pub mod pam_close;
 pub mod persist;
 pub mod procfs;
-pub mod service;
+pub mod signals;
+pub mod state;
 pub mod table;
 pub mod terminate;
 pub mod validate;

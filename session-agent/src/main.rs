@@ -14,8 +14,10 @@ use std::time::Duration;
 use clap::Parser;
 use futures_lite::StreamExt;
 use vestibule_agent::exits::Exits;
+use vestibule_agent::manager::Manager;
+use vestibule_agent::ops;
 use vestibule_agent::persist::{self, Change};
-use vestibule_agent::service::{self, Manager, Settings, Shared};
+use vestibule_agent::state::{self, Settings, Shared};
 use vestibule_agent::{objects, BUS_NAME, OBJECT_PATH};
 use vestibule_core::ConfigDir;
 
@@ -40,7 +42,7 @@ struct Args {
     grace_ms: u64,
     /// How long a live supervisor may take, once its session's processes are gone, to close the
     /// PAM session and unregister it before a close fails, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = service::SUPERVISOR_CLOSE_WAIT.as_millis() as u64)]
+    #[arg(long, value_name = "MS", default_value_t = state::SUPERVISOR_CLOSE_WAIT.as_millis() as u64)]
     supervisor_wait_ms: u64,
     /// Starts a new lock screen when a session's dies while it is locked: a command line, split
     /// on whitespace, `{id}` replaced by the session id, run as the session's user with its
@@ -49,7 +51,7 @@ struct Args {
     locker_command: String,
     /// How long LockSession waits for the session's lock screen to report the screen covered and
     /// its input held before it fails (NotCovered), in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = service::LOCK_TIMEOUT.as_millis() as u64)]
+    #[arg(long, value_name = "MS", default_value_t = state::LOCK_TIMEOUT.as_millis() as u64)]
     lock_timeout_ms: u64,
     /// How often supervisors that cannot be watched by pidfd (a kernel before 5.3, the open-file
     /// limit reached) are checked for having died, in milliseconds.
@@ -137,6 +139,7 @@ fn run(args: Args) -> Result<(), String> {
             lock_timeout: Duration::from_millis(args.lock_timeout_ms),
         },
         Exits::new().map_err(|e| e.to_string())?,
+        objects::unexport,
     );
     let interval = Duration::from_millis(args.watch_interval_ms.max(10));
     raise_open_file_limit();
@@ -164,7 +167,7 @@ fn run(args: Args) -> Result<(), String> {
         }
         // Now that the name is ours, lock screens can reach us: replace the ones that died
         // while the agent was down.
-        service::restore_lockers(&shared);
+        ops::restore_lockers(&shared);
         let forget = async {
             let names = async {
                 let proxy = zbus::fdo::DBusProxy::new(&conn).await?;
@@ -177,7 +180,7 @@ fn run(args: Args) -> Result<(), String> {
                         if let zbus::names::BusName::Unique(name) = args.name() {
                             if args.new_owner().is_none() {
                                 shared.forget_caller(name.as_str());
-                                service::locker_gone(&shared, name.as_str());
+                                ops::locker_gone(&shared, name.as_str());
                             }
                         }
                     }
@@ -190,7 +193,7 @@ fn run(args: Args) -> Result<(), String> {
         };
         // A supervisor's exit closes its session at once; the scan covers the unwatched.
         let watch = async {
-            service::close_orphans(&shared, &conn).await;
+            ops::close_orphans(&shared, &conn).await;
             loop {
                 let exited = async { Some(shared.exits.next().await) };
                 let tick = async {
@@ -198,8 +201,8 @@ fn run(args: Args) -> Result<(), String> {
                     None
                 };
                 match futures_lite::future::or(exited, tick).await {
-                    Some(n) => service::close_orphan(&shared, &conn, n).await,
-                    None => service::close_orphans(&shared, &conn).await,
+                    Some(n) => ops::close_orphan(&shared, &conn, n).await,
+                    None => ops::close_orphans(&shared, &conn).await,
                 }
             }
         };

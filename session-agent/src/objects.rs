@@ -27,10 +27,12 @@ use zbus::zvariant::{OwnedValue, Value};
 use zbus::Connection;
 
 use crate::authz::{self, Action};
-use crate::service::{self, caller_uid, AgentError, Reply, Shared};
+use crate::error::{AgentError, Reply};
+use crate::ops;
+use crate::signals::path;
+use crate::state::{caller_uid, Shared};
 
-/// The session objects' interface name.
-pub const SESSION_INTERFACE: &str = "org.vestibule.SessionAgent1.Session";
+pub use crate::signals::SESSION_INTERFACE;
 
 /// The interface `org.vestibule.SessionAgent1.Session` of one session.
 pub struct SessionObject {
@@ -73,7 +75,7 @@ impl SessionObject {
         let id = self.id_string();
         let owner = self.shared.lock().table.get(self.n)?.record.uid;
         authz::check(caller, Action::Close { id: &id, owner })?;
-        service::close(&self.shared, conn, self.n).await
+        ops::close(&self.shared, conn, self.n).await
     }
 
     /// Locks the session, as `LockSession(id)` does (owner, root).
@@ -83,7 +85,7 @@ impl SessionObject {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), AgentError> {
         let caller = caller_uid(&self.shared, conn, &hdr).await?;
-        service::set_locked(&self.shared, caller, conn, &self.id_string(), true).await
+        ops::set_locked(&self.shared, caller, conn, &self.id_string(), true).await
     }
 
     /// Unlocks the session, as `UnlockSession(id)` does (root).
@@ -93,7 +95,7 @@ impl SessionObject {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), AgentError> {
         let caller = caller_uid(&self.shared, conn, &hdr).await?;
-        service::set_locked(&self.shared, caller, conn, &self.id_string(), false).await
+        ops::set_locked(&self.shared, caller, conn, &self.id_string(), false).await
     }
 
     /// The session id (decimal, never reused).
@@ -251,7 +253,7 @@ impl SessionProperties {
 
 /// Exports session `n`'s object. Failures are logged: the session itself stands without it.
 pub async fn export(shared: &Arc<Shared>, conn: &Connection, n: u64) {
-    let path = service::path(n);
+    let path = path(n);
     let server = conn.object_server();
     let done = async {
         let object = SessionObject {
@@ -272,24 +274,12 @@ pub async fn export(shared: &Arc<Shared>, conn: &Connection, n: u64) {
     }
 }
 
-/// Removes session `n`'s object (and with it its node).
-pub async fn unexport(conn: &Connection, n: u64) {
-    let path = service::path(n);
-    // Not there (never exported, or removed by a concurrent close): nothing to do.
-    let _ = conn.object_server().remove::<SessionObject, _>(&path).await;
-}
-
-/// Sends `PropertiesChanged` for session `n`'s new state.
-pub async fn state_changed(conn: &Connection, n: u64, state: SessionState) {
-    let path = service::path(n);
-    let sent = async {
-        let ctxt = SignalContext::new(conn, path)?;
-        let st = Value::from(state.as_str());
-        let locked = Value::from(state == SessionState::Locked);
-        let changed = HashMap::from([("State", &st), ("Locked", &locked)]);
-        SessionProperties::properties_changed(&ctxt, SESSION_INTERFACE, &changed, &[]).await
-    };
-    if let Err(e) = sent.await {
-        tracing::warn!(id = n, error = %e, "could not send PropertiesChanged");
-    }
+/// Removes session `n`'s object (and with it its node); the [`crate::state::Unexport`] the
+/// operations are given.
+pub fn unexport(conn: Connection, n: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let path = path(n);
+        // Not there (never exported, or removed by a concurrent close): nothing to do.
+        let _ = conn.object_server().remove::<SessionObject, _>(&path).await;
+    })
 }
