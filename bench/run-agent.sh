@@ -3,6 +3,10 @@
 # registration throughput, agent RSS (with one D-Bus object per session), ListSessions p50/p99,
 # reading a session object's properties, CloseSession latency; and, in the same run, Debian's
 # elogind for the same operations (CreateSession, ListSessions, TerminateSession, its RSS).
+# The agent runs with `--login1 on` (issue 13), so the same run also measures its
+# org.freedesktop.login1: ListSessions `a(susso)` and TerminateSession through that name, and the
+# agent's RSS while it serves both APIs; those are the figures that compare one to one with
+# elogind's (same name, same calls, same decoding in the two clients).
 #
 # What it does: builds the release agent and the measurement client
 # (session-agent/examples/agent_bench.rs), starts a private dbus-daemon from
@@ -23,6 +27,7 @@
 # Tunables: SESSIONS=10000 LISTS=200 CLOSES=50 GRACE_MS=5000 STATE_DIR=/dev/shm
 #           RESULTS=bench/agent-results.md (where the report is written)
 #           ELOGIND=0 (leave elogind out) WATCH_MS=1000 (the agent's --watch-interval-ms)
+#           LOGIN1=0 (the agent without --login1 on, and no login1 figures)
 # Needs: cargo, dbus-daemon; for elogind apt-get, dpkg-deb, unshare.
 set -euo pipefail
 
@@ -75,14 +80,18 @@ start_bus "$WORK/bus.conf" "$WORK/bus.log"
 
 # The agent's defaults otherwise: each supervisor watched by pidfd, the scan of unwatched ones
 # every second (WATCH_MS=N changes it).
+LOGIN1=${LOGIN1:-1}
+LOGIN1_FLAG=off
+[[ $LOGIN1 != 0 ]] && LOGIN1_FLAG=on
 AGENT_CMD=("$AGENT" --bus-address "$ADDRESS" --state "$STATE" --pam-confdir "$WORK/pam.d"
-    --grace-ms "$GRACE_MS" --watch-interval-ms "${WATCH_MS:-1000}")
+    --grace-ms "$GRACE_MS" --watch-interval-ms "${WATCH_MS:-1000}" --login1 "$LOGIN1_FLAG")
 VESTIBULE_LOG=warn "${AGENT_CMD[@]}" 2>"$WORK/agent.log" &
 AGENT_PID=$!
 wait_for_name org.vestibule.SessionAgent1 "$AGENT_PID" "$WORK/agent.log"
+[[ $LOGIN1 != 0 ]] && wait_for_name org.freedesktop.login1 "$AGENT_PID" "$WORK/agent.log"
 
 BENCH_CMD=("$BENCH" --bus "$ADDRESS" --agent-pid "$AGENT_PID" --sessions "$SESSIONS"
-    --lists "$LISTS" --closes "$CLOSES" --state "$STATE")
+    --lists "$LISTS" --closes "$CLOSES" --state "$STATE" --login1 "$([[ $LOGIN1 != 0 ]] && echo 1 || echo 0)")
 log "running the client (${SESSIONS} registrations, ${LISTS} lists, ${CLOSES} closes)"
 START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -102,6 +111,9 @@ LIST_P99=$(val list_p99_ms); LIST_REPLY_P99=$(val list_reply_p99_ms); CLOSE_BEYO
 RSS=$(val rss_kib)
 HWM=$(val hwm_kib); RSS_MIB=$(awk -v k="$RSS" 'BEGIN { printf "%.1f", k / 1024 }')
 HWM_MIB=$(awk -v k="$HWM" 'BEGIN { printf "%.1f", k / 1024 }')
+lsummary=$(grep -o '<!-- login1 .* -->' <<<"$BODY" || true)
+lval() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$lsummary"; }
+mib() { awk -v k="$1" 'BEGIN { if (k == "") print "–"; else printf "%.1f", k / 1024 }'; }
 
 # elogind, unpacked from Debian's packages and run in a mount namespace of its own.
 ELOGIND_BODY='' ELOGIND_VERSION=''
@@ -153,10 +165,18 @@ elogind_section() {
     echo
     echo "| with ${SESSIONS} sessions | vestibule-agent | elogind | vestibule-agent / elogind |"
     echo "| --- | --- | --- | --- |"
-    echo "| ListSessions p99, call to reply | ${LIST_REPLY_P99} ms | $(eval_ list_reply_p99_ms) ms | $(ratio "$LIST_REPLY_P99" "$(eval_ list_reply_p99_ms)") |"
-    echo "| ListSessions p99, call to decoded list | ${LIST_P99} ms | $(eval_ list_p99_ms) ms | $(ratio "$LIST_P99" "$(eval_ list_p99_ms)") |"
+    echo "| ListSessions p99, call to reply (the agent's own API, eleven fields) | ${LIST_REPLY_P99} ms | $(eval_ list_reply_p99_ms) ms | $(ratio "$LIST_REPLY_P99" "$(eval_ list_reply_p99_ms)") |"
+    echo "| ListSessions p99, call to decoded list (the agent's own API) | ${LIST_P99} ms | $(eval_ list_p99_ms) ms | $(ratio "$LIST_P99" "$(eval_ list_p99_ms)") |"
     echo "| CloseSession / TerminateSession p99, call to reply | ${CLOSE_P99} ms | $(eval_ terminate_p99_ms) ms | $(ratio "$CLOSE_P99" "$(eval_ terminate_p99_ms)") |"
     echo "| VmRSS after the lists | ${RSS_MIB} MiB | $(awk -v k="$(eval_ rss_kib)" 'BEGIN { printf "%.1f", k / 1024 }') MiB | $(ratio "$RSS" "$(eval_ rss_kib)") |"
+    if [[ -n $lsummary ]]; then
+        echo "| login1 ListSessions p50, call to reply | $(lval list_reply_p50_ms) ms | $(eval_ list_reply_p50_ms) ms | $(ratio "$(lval list_reply_p50_ms)" "$(eval_ list_reply_p50_ms)") |"
+        echo "| login1 ListSessions p99, call to reply | $(lval list_reply_p99_ms) ms | $(eval_ list_reply_p99_ms) ms | $(ratio "$(lval list_reply_p99_ms)" "$(eval_ list_reply_p99_ms)") |"
+        echo "| login1 ListSessions p99, call to decoded \`a(susso)\` | $(lval list_p99_ms) ms | $(eval_ list_p99_ms) ms | $(ratio "$(lval list_p99_ms)" "$(eval_ list_p99_ms)") |"
+        echo "| login1 TerminateSession p50, call to reply | $(lval terminate_p50_ms) ms | $(eval_ terminate_p50_ms) ms | $(ratio "$(lval terminate_p50_ms)" "$(eval_ terminate_p50_ms)") |"
+        echo "| login1 TerminateSession p99, call to reply | $(lval terminate_p99_ms) ms | $(eval_ terminate_p99_ms) ms | $(ratio "$(lval terminate_p99_ms)" "$(eval_ terminate_p99_ms)") |"
+        echo "| VmRSS after the login1 lists (agent serving login1) | $(mib "$(lval rss_kib)") MiB | $(mib "$(eval_ rss_kib)") MiB | $(ratio "$(lval rss_kib)" "$(eval_ rss_kib)") |"
+    fi
     echo "| sessions registered / created per second | $(val reg_per_s) | $(eval_ reg_per_s) | $(ratio "$(val reg_per_s)" "$(eval_ reg_per_s)") |"
     echo "| CPU at rest (5 s, no calls), % of one core | $(val idle_cpu_pct) | $(eval_ idle_cpu_pct) | – |"
     echo
@@ -166,12 +186,27 @@ elogind_section() {
     echo "supervisor has closed the PAM session and unregistered it, which is the guarantee issue 5 asks"
     echo "for. Each elogind session also costs a cgroup, a FIFO and a state file under /run/systemd, where"
     echo "an agent session costs a journal line and a D-Bus object."
+    if [[ -n $lsummary ]]; then
+        echo
+        echo "The login1 rows are the one-to-one comparison: the same name, the same calls and the same"
+        echo "\`a(susso)\` reply decoded the same way (zvariant) in both clients. The agent's login1"
+        echo "TerminateSession is its CloseSession (it replies once the supervisor has closed the PAM session"
+        echo "and unregistered); elogind's replies once it has signalled the session's processes."
+        echo
+        echo "### Verdict against issue 13's targets (each at or below elogind's)"
+        echo
+        echo "| target | vestibule-agent | elogind | verdict |"
+        echo "| --- | --- | --- | --- |"
+        echo "| login1 ListSessions of ${SESSIONS}, p99 call to reply | $(lval list_reply_p99_ms) ms | $(eval_ list_reply_p99_ms) ms | $(verdict "$(lval list_reply_p99_ms)" "$(eval_ list_reply_p99_ms)") |"
+        echo "| login1 TerminateSession, p99 call to reply | $(lval terminate_p99_ms) ms | $(eval_ terminate_p99_ms) ms | $(verdict "$(lval terminate_p99_ms)" "$(eval_ terminate_p99_ms)") |"
+        echo "| RSS at ${SESSIONS} sessions, serving login1 (after the lists) | $(mib "$(lval rss_kib)") MiB | $(mib "$(eval_ rss_kib)") MiB | $(verdict "$(lval rss_kib)" "$(eval_ rss_kib)") |"
+    fi
 }
 
 REPORT=$(cat <<EOF
 ## Session agent with ${SESSIONS} sessions (bench/run-agent.sh)
 
-Run $(date -u '+%Y-%m-%d %H:%M UTC'), ${ELAPSED} s for the client; load average (1, 5, 15 min)
+Run $(date -u '+%Y-%m-%d %H:%M UTC') at commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- session-agent 2>/dev/null || echo ' (session-agent with uncommitted changes)'), ${ELAPSED} s for the client; load average (1, 5, 15 min)
 ${LOAD_START} at its start, ${LOAD_END} at its end (the machine is shared: other builds and tests
 compete for its cores).
 

@@ -8,7 +8,11 @@
 //!      each reply as `Client::list` does (the hand-written decoder), timed apart too; and reads
 //!      one session object's properties (`Properties.GetAll`) as many times;
 //!   4. closes `--closes C` sessions whose leader is a real `sleep` (its own process group) that
-//!      exits at once on SIGTERM, timing CloseSession from call to reply.
+//!      exits at once on SIGTERM, timing CloseSession from call to reply;
+//!   5. with `--login1 1` (the agent started with `--login1 on`), the same through the agent's
+//!      `org.freedesktop.login1`: ListSessions (`a(susso)`, decoded with zvariant as
+//!      elogind_bench decodes elogind's, so the two compare), the agent's RSS after those lists,
+//!      and TerminateSession on as many real-leader sessions as step 4 closes.
 //!
 //! The supervisor of every session is this process, alive, as the core's supervisor is during a
 //! real session: for a closed session a waiter thread does what the core's supervisor does when
@@ -42,10 +46,18 @@ struct Args {
     lists: usize,
     closes: usize,
     state: Option<String>,
+    login1: bool,
 }
 
+/// The name, object and interface of the agent's login1 manager (as elogind_bench calls them).
+const LOGIN1: &str = "org.freedesktop.login1";
+const LOGIN1_PATH: &str = "/org/freedesktop/login1";
+const LOGIN1_MANAGER: &str = "org.freedesktop.login1.Manager";
+/// login1's ListSessions reply: id, uid, user, seat, object path.
+type Login1Listed = Vec<(String, u32, String, String, zbus::zvariant::OwnedObjectPath)>;
+
 fn parse_args() -> Result<Args, String> {
-    let usage = "usage: agent_bench --bus ADDR --agent-pid PID [--sessions N] [--lists L] [--closes C] [--state PATH]";
+    let usage = "usage: agent_bench --bus ADDR --agent-pid PID [--sessions N] [--lists L] [--closes C] [--state PATH] [--login1 0|1]";
     let f = common::flags(
         usage,
         &[
@@ -55,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
             "--lists",
             "--closes",
             "--state",
+            "--login1",
         ],
         &["--bus", "--agent-pid"],
     )?;
@@ -65,6 +78,7 @@ fn parse_args() -> Result<Args, String> {
         lists: common::number(&f, "--lists", 200)?,
         closes: common::number(&f, "--closes", 50)?,
         state: f.get("--state").cloned(),
+        login1: common::number::<u8>(&f, "--login1", 0)? == 1,
     })
 }
 
@@ -80,6 +94,76 @@ fn session(i: usize, leader: u32, supervisor: u32) -> NewSession {
         supervisor,
         class: "user".into(),
     }
+}
+
+/// Close latencies of one close path: call to reply, call to the leader's exit, and the leader's
+/// exit to the reply.
+struct Closes {
+    total: Vec<Duration>,
+    exit: Vec<Duration>,
+    beyond: Vec<Duration>,
+}
+
+/// What step 5 measured through login1.
+struct Login1 {
+    times: common::ListTimes,
+    reply_bytes: usize,
+    rss_after: (u64, u64),
+    term: Closes,
+}
+
+/// Registers `a.closes` sessions (numbered from `first`), each with its own `sleep` leader and
+/// this process as supervisor, and ends each with `close` (CloseSession or login1's
+/// TerminateSession), timed; a waiter thread plays the supervisor (waitpid on the leader, then
+/// UnregisterSession on `unregisterer`), which is what the close waits for before replying.
+fn closes(
+    a: &Args,
+    client: &Client,
+    unregisterer: &Client,
+    first: usize,
+    close: impl Fn(&str) -> Result<(), String>,
+) -> Result<Closes, String> {
+    let me = std::process::id();
+    let mut out = Closes {
+        total: Vec::with_capacity(a.closes),
+        exit: Vec::with_capacity(a.closes),
+        beyond: Vec::with_capacity(a.closes),
+    };
+    for i in 0..a.closes {
+        let mut child = leader()?;
+        let s = session(first + i, child.0.id(), me);
+        let id = client
+            .register(&s)
+            .map_err(|e| format!("registration for close: {e}"))?;
+        let (tx, rx) = mpsc::channel();
+        let waiter = {
+            let id = id.clone();
+            move || {
+                // The supervisor's part: the leader exits, the PAM session is closed (pam_permit:
+                // nothing to do here), the session is unregistered.
+                let _ = child.0.wait();
+                let exited = Instant::now();
+                let r = unregisterer.unregister(&id).map_err(|e| e.to_string());
+                let _ = tx.send((exited, r));
+            }
+        };
+        std::thread::scope(|sc| -> Result<(), String> {
+            sc.spawn(waiter);
+            let t = Instant::now();
+            close(&id)?;
+            let done = Instant::now();
+            let (exited, r) = rx.recv().map_err(|e| e.to_string())?;
+            r.map_err(|e| format!("unregister {id}: {e}"))?;
+            out.total.push(done - t);
+            out.exit.push(exited.saturating_duration_since(t));
+            out.beyond.push(done.saturating_duration_since(exited));
+            Ok(())
+        })?;
+    }
+    out.total.sort();
+    out.exit.sort();
+    out.beyond.sort();
+    Ok(out)
 }
 
 fn run(a: Args) -> Result<(), String> {
@@ -168,41 +252,59 @@ fn run(a: Args) -> Result<(), String> {
 
     // 3. CloseSession on sessions whose leader is a real process.
     let unregisterer = Client::connect(Some(&a.bus)).map_err(|e| format!("connecting: {e}"))?;
-    let mut close_total = Vec::with_capacity(a.closes);
-    let mut close_exit = Vec::with_capacity(a.closes);
-    let mut close_beyond = Vec::with_capacity(a.closes);
-    for i in 0..a.closes {
-        let mut child = leader()?;
-        let s = session(a.sessions + i, child.0.id(), me);
-        let id = client
-            .register(&s)
-            .map_err(|e| format!("registration for close: {e}"))?;
-        let (tx, rx) = mpsc::channel();
-        let waiter = {
-            let id = id.clone();
-            let unregisterer = &unregisterer;
-            move || {
-                // The supervisor's part: the leader exits, the PAM session is closed (pam_permit:
-                // nothing to do here), the session is unregistered.
-                let _ = child.0.wait();
-                let exited = Instant::now();
-                let r = unregisterer.unregister(&id).map_err(|e| e.to_string());
-                let _ = tx.send((exited, r));
-            }
+    let close_agent = |id: &str| client.close(id).map_err(|e| format!("close {id}: {e}"));
+    let Closes {
+        total: close_total,
+        exit: close_exit,
+        beyond: close_beyond,
+    } = closes(&a, &client, &unregisterer, a.sessions, close_agent)?;
+
+    // 4. login1, on the same table: ListSessions, RSS, TerminateSession.
+    let login1 = if a.login1 {
+        let conn = client.connection();
+        let list = || {
+            conn.call_method(
+                Some(LOGIN1),
+                LOGIN1_PATH,
+                Some(LOGIN1_MANAGER),
+                "ListSessions",
+                &(),
+            )
+            .map_err(|e| format!("login1 ListSessions: {e}"))
         };
-        std::thread::scope(|sc| -> Result<(), String> {
-            sc.spawn(waiter);
-            let t = Instant::now();
-            client.close(&id).map_err(|e| format!("close {id}: {e}"))?;
-            let done = Instant::now();
-            let (exited, r) = rx.recv().map_err(|e| e.to_string())?;
-            r.map_err(|e| format!("unregister {id}: {e}"))?;
-            close_total.push(done - t);
-            close_exit.push(exited.saturating_duration_since(t));
-            close_beyond.push(done.saturating_duration_since(exited));
-            Ok(())
+        let mut times = common::time_lists(a.lists, a.sessions, list, |reply| {
+            let got: Login1Listed = reply
+                .body()
+                .deserialize()
+                .map_err(|e| format!("login1 ListSessions reply: {e}"))?;
+            Ok(got.len())
         })?;
-    }
+        times.replies.sort();
+        times.decode.sort();
+        times.total.sort();
+        let reply_bytes = list()?.data().len();
+        let rss_after = rss(a.agent_pid);
+        let terminate = |id: &str| {
+            conn.call_method(
+                Some(LOGIN1),
+                LOGIN1_PATH,
+                Some(LOGIN1_MANAGER),
+                "TerminateSession",
+                &(id,),
+            )
+            .map(|_| ())
+            .map_err(|e| format!("login1 TerminateSession {id}: {e}"))
+        };
+        let term = closes(&a, &client, &unregisterer, a.sessions + a.closes, terminate)?;
+        Some(Login1 {
+            times,
+            reply_bytes,
+            rss_after,
+            term,
+        })
+    } else {
+        None
+    };
     drop(shared);
 
     let k = a.sessions.min(1000);
@@ -213,9 +315,6 @@ fn run(a: Args) -> Result<(), String> {
     replies.sort();
     decode.sort();
     props.sort();
-    close_total.sort();
-    close_exit.sort();
-    close_beyond.sort();
 
     let n = a.sessions;
     println!("### Registration ({n} sessions, one RegisterSession after another, one client)\n");
@@ -320,6 +419,9 @@ fn run(a: Args) -> Result<(), String> {
         );
     }
     println!();
+    if let Some(l) = &login1 {
+        print_login1(&a, l);
+    }
     // Machine-readable summary for the harness's verdicts.
     println!(
         "<!-- summary list_p99_ms={:.3} list_reply_p99_ms={:.3} close_beyond_p99_ms={:.3} close_p99_ms={:.3} rss_kib={} hwm_kib={} reg_per_s={:.1} idle_cpu_pct={idle:.2} -->",
@@ -331,7 +433,67 @@ fn run(a: Args) -> Result<(), String> {
         after_list.1,
         n as f64 / reg_total.as_secs_f64()
     );
+    if let Some(l) = &login1 {
+        println!(
+            "<!-- login1 list_p50_ms={:.3} list_p99_ms={:.3} list_reply_p50_ms={:.3} list_reply_p99_ms={:.3} terminate_p50_ms={:.3} terminate_p99_ms={:.3} rss_kib={} hwm_kib={} -->",
+            pct(&l.times.total, 50.0),
+            pct(&l.times.total, 99.0),
+            pct(&l.times.replies, 50.0),
+            pct(&l.times.replies, 99.0),
+            pct(&l.term.total, 50.0),
+            pct(&l.term.total, 99.0),
+            l.rss_after.0,
+            l.rss_after.1,
+        );
+    }
     Ok(())
+}
+
+/// The login1 part of the report (step 5).
+fn print_login1(a: &Args, l: &Login1) {
+    let n = a.sessions;
+    let t = &l.times;
+    println!(
+        "### login1 (`org.freedesktop.login1`, the agent's second connection): ListSessions with {n} sessions ({} calls after 5 warm-up calls)\n",
+        a.lists
+    );
+    println!("| measure | p50 | p90 | p99 | max | mean |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (what, v) in [
+        ("call to reply received", &t.replies),
+        ("decoding the reply (`a(susso)`, zvariant)", &t.decode),
+        ("call to decoded list", &t.total),
+    ] {
+        println!("{}", common::spread_row(what, v));
+    }
+    println!("\nThe reply is {} bytes.\n", l.reply_bytes);
+    println!(
+        "Agent memory after those lists (it serves login1 and its own API): VmRSS {:.1} MiB, VmHWM {:.1} MiB.\n",
+        l.rss_after.0 as f64 / 1024.0,
+        l.rss_after.1 as f64 / 1024.0
+    );
+    println!(
+        "### login1 TerminateSession with {n} other sessions registered ({} sessions, leader `sleep` exits on SIGTERM)\n",
+        a.closes
+    );
+    println!("| measure | p50 | p99 | max |");
+    println!("| --- | --- | --- | --- |");
+    for (what, v) in [
+        ("call to reply", &l.term.total),
+        (
+            "call to leader exit (seen by the supervisor's waitpid)",
+            &l.term.exit,
+        ),
+        ("leader exit to reply (beyond the session's exit)", &l.term.beyond),
+    ] {
+        println!(
+            "| {what} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            pct(v, 50.0),
+            pct(v, 99.0),
+            pct(v, 100.0)
+        );
+    }
+    println!();
 }
 
 fn main() {

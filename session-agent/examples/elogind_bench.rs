@@ -272,9 +272,11 @@ fn print_report(a: &Args, r: &Report) {
         );
     }
     println!(
-        "\n<!-- elogind list_p99_ms={:.3} list_reply_p99_ms={:.3} terminate_p99_ms={:.3} terminate_exit_p99_ms={:.3} rss_kib={} hwm_kib={} reg_per_s={per_s:.1} idle_cpu_pct={:.2} -->",
+        "\n<!-- elogind list_p99_ms={:.3} list_reply_p50_ms={:.3} list_reply_p99_ms={:.3} terminate_p50_ms={:.3} terminate_p99_ms={:.3} terminate_exit_p99_ms={:.3} rss_kib={} hwm_kib={} reg_per_s={per_s:.1} idle_cpu_pct={:.2} -->",
         pct(&lists, 99.0),
+        pct(&replies, 50.0),
         pct(&replies, 99.0),
+        pct(&term, 50.0),
         pct(&term, 99.0),
         pct(&term_exit, 99.0),
         r.after_list.0,
