@@ -387,23 +387,23 @@ impl std::ops::Deref for Desktop<'_> {
 
 impl<'w> Desktop<'w> {
     pub fn start(work: &'w Work, name: &str, greeter: Greeter) -> Desktop<'w> {
-        Desktop::start_on(work, name, greeter, None)
+        Desktop::start_with(work, name, greeter, |_| {})
     }
 
-    /// As [`Desktop::start`], with the daemon on virtual terminal `vt` (never switched to)
-    /// instead of the tmux pane's terminal: the greeter and the sessions get that VT, as on a
-    /// real machine (`XDG_VTNR`, `XDG_SEAT`, the controlling terminal).
-    pub fn start_on(work: &'w Work, name: &str, greeter: Greeter, vt: Option<u32>) -> Desktop<'w> {
+    /// As [`Desktop::start`], with the daemon's [`Setup`] changed by `change` first: a virtual
+    /// terminal of its own (`setup.vt`: the greeter and the sessions get it, as on a real machine:
+    /// `XDG_VTNR`, `XDG_SEAT`, the controlling terminal), or seatd (`setup.seatd`).
+    pub fn start_with(
+        work: &'w Work,
+        name: &str,
+        greeter: Greeter,
+        change: impl FnOnce(&mut Setup),
+    ) -> Desktop<'w> {
         let seat = Seat::start(work.path());
         let command = greeter_command(work, &seat, &greeter);
-        let daemon = Vestibuled::start(
-            work,
-            name,
-            Setup {
-                vt,
-                ..Setup::greeter(command)
-            },
-        );
+        let mut setup = Setup::greeter(command);
+        change(&mut setup);
+        let daemon = Vestibuled::start(work, name, setup);
         Desktop {
             daemon,
             screen: Screen::new(work, seat),

@@ -77,6 +77,12 @@ pub struct Setup {
     pub vt: Option<u32>,
     /// More of the config file, appended as is (an `[initial_session]`, say).
     pub extra_config: String,
+    /// Debian's seatd in the sandbox before the daemon starts, as on a machine without logind:
+    /// its socket (`/run/seatd.sock`, the sandbox's private /run) owned by group `video`, which
+    /// the greeter user and alice join; its log in `seatd.log`. Not bound to a VT
+    /// (`SEATD_VTBOUND=0`): a VT-bound seatd would switch the machine's active console to
+    /// graphics mode, and the compositors here need no VT.
+    pub seatd: bool,
 }
 
 impl Setup {
@@ -115,6 +121,7 @@ impl Setup {
             agent_bus: None,
             vt: None,
             extra_config: String::new(),
+            seatd: false,
         }
     }
 }
@@ -273,12 +280,30 @@ impl<'w> Vestibuled<'w> {
             daemon.extend(["--agent-bus".into(), bus.clone()]);
         }
         let d = |name: &str| quote(&dir.join(name).display().to_string());
+        let pre = if setup.seatd {
+            let pre = dir.join("pre-daemon.sh");
+            fs::write(
+                &pre,
+                format!(
+                    "usermod -aG video {GREETER_USER} && usermod -aG video alice || exit 1\n\
+                     SEATD_VTBOUND=0 seatd -g video -l debug 2>>{log} &\n\
+                     i=0; while [ ! -S /run/seatd.sock ]; do i=$((i+1)); \
+                     if [ $i -gt 200 ]; then echo 'seatd did not start' >&2; exit 1; fi; sleep 0.05; done\n",
+                    log = d("seatd.log"),
+                ),
+            )
+            .unwrap();
+            format!(" VESTIBULE_PRE={}", quote(&pre.display().to_string()))
+        } else {
+            String::new()
+        };
         // The sandbox shell's pid (to enter its mount namespace) and the daemon's, then the daemon
         // (exec: same pid) with its log in the work dir; what the pane shows after it exits.
         // A soft core limit above 0, so that a process turning core dumps off is seen to do it
         // (Debian's default soft limit is already 0).
         let script = format!(
-            "ulimit -S -c {CORE_LIMIT_KIB}; VESTIBULE_LOG=debug{vt} {run} {work} sh -c 'echo $PPID >\"$1\"; echo $$ >\"$2\"; shift 2; exec \"$@\"' \
+            "ulimit -S -c {CORE_LIMIT_KIB}; VESTIBULE_LOG=debug{vt}{pre} {run} {work} sh -c 'echo $PPID >\"$1\"; echo $$ >\"$2\"; shift 2; \
+             if [ -n \"$VESTIBULE_PRE\" ]; then . \"$VESTIBULE_PRE\"; unset VESTIBULE_PRE; fi; exec \"$@\"' \
              sh {sandbox} {pid} {daemon} 2>>{log}; echo \"DAEMON EXITED=$?\"; sleep 600",
             vt = setup
                 .vt

@@ -4,6 +4,7 @@
 //! (VT_DISALLOCATE) when dropped. The ioctls run in a small python3 helper, so the tests need no
 //! `unsafe`.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -52,7 +53,14 @@ fn tool(args: &[&str]) -> String {
 /// One free virtual terminal, given back when dropped.
 pub struct Vt {
     pub number: u32,
+    /// Held open while the test runs: an open VT is in use, so VT_OPENQRY gives the next test
+    /// (tests of one binary run in parallel) another one. Hanging it up (the daemon does, before
+    /// each greeter and session) leaves it open until closed.
+    hold: Option<std::fs::File>,
 }
+
+/// Between asking for the first free VT and opening it, no other test of this process asks.
+static CHOOSING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Vt {
     /// The first VT nobody has open (or `VESTIBULE_TEST_VT`); fails loudly without VTs.
@@ -61,13 +69,23 @@ impl Vt {
             std::path::Path::new("/dev/tty0").exists(),
             "no Linux virtual terminals here (/dev/tty0): this test needs one"
         );
+        let _choosing = CHOOSING.lock().unwrap_or_else(|e| e.into_inner());
         let n = std::env::var("VESTIBULE_TEST_VT").unwrap_or_else(|_| tool(&["0", "free"]).trim().to_owned());
         let number = n
             .parse::<u32>()
             .ok()
             .filter(|&n| n > 0)
             .unwrap_or_else(|| panic!("no free VT: {n:?}"));
-        Vt { number }
+        let hold = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
+            .open(format!("/dev/tty{number}"))
+            .unwrap_or_else(|e| panic!("/dev/tty{number}: {e}"));
+        Vt {
+            number,
+            hold: Some(hold),
+        }
     }
 
     /// `/dev/ttyN`.
@@ -136,6 +154,8 @@ impl Vt {
 
 impl Drop for Vt {
     fn drop(&mut self) {
+        // Closed first: VT_DISALLOCATE refuses a VT that is open.
+        drop(self.hold.take());
         let _ = Command::new("/usr/bin/python3")
             .arg("-c")
             .arg(TOOL)

@@ -21,7 +21,85 @@ fn environ(pid: u32) -> Vec<String> {
 #[test]
 fn a_sway_session_runs_as_alice_on_her_runtime_dir_and_the_greeter_comes_back_when_it_exits() {
     let work = Work::new();
+    sway_session(&work, "cage-sway", Seat::None);
+}
+
+/// Seat access without logind, through Debian's seatd: the greeter's cage and then alice's sway
+/// open the seat through libseat (`LIBSEAT_BACKEND=seatd`, and wlroots' libinput backend, the
+/// one that needs a seat here, where no GPU exists), each as its own user; someone outside the
+/// socket's group gets no seat.
+#[test]
+fn with_seatd_the_greeters_compositor_and_then_the_users_get_the_seat() {
+    let work = Work::new();
+    let facts = sway_session(&work, "cage-seatd", Seat::Seatd);
+    let log = work.read("seatd.log");
+    // seatd's log: each client's pid and uid as seatd saw them on its socket.
+    let clients: Vec<(u32, u32)> = log
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split_once("New client connected (pid: ")?.1;
+            let (pid, rest) = rest.split_once(", uid: ")?;
+            let uid = rest.split(',').next()?;
+            Some((pid.parse().ok()?, uid.parse().ok()?))
+        })
+        .collect();
+    // The greeter's cage (as the greeter user), then alice's sway (as alice), then the next
+    // greeter's cage once sway has exited: each opened the seat in turn.
+    assert_eq!(
+        clients[..clients.len().min(2)],
+        [
+            (facts.cage_pid, facts.greeter_uid),
+            (facts.sway_pid, facts.alice_uid)
+        ],
+        "{log}"
+    );
+    assert_eq!(
+        clients.get(2).map(|c| c.1),
+        Some(facts.greeter_uid),
+        "the greeter back on the seat: {log}"
+    );
+    assert_eq!(
+        log.matches("Opened client").count(),
+        3,
+        "each was given the seat: {log}"
+    );
+    let denied = work.read("seatd-denied");
+    assert!(
+        denied.contains("Permission denied"),
+        "bob, outside the socket's group, cannot reach seatd: {denied}"
+    );
+}
+
+/// Which seat the compositors run on.
+#[derive(Clone, Copy, PartialEq)]
+enum Seat {
+    /// None: wlroots' headless and wayland backends need no seat.
+    None,
+    /// seatd's, through libseat.
+    Seatd,
+}
+
+/// What [`sway_session`] saw.
+struct Facts {
+    greeter_uid: u32,
+    alice_uid: u32,
+    /// The greeter's compositor.
+    cage_pid: u32,
+    /// alice's session.
+    sway_pid: u32,
+}
+
+/// alice logs in through the desktop greeter under vestibuled on a free VT, chooses a headless
+/// sway, which is checked for its user, environment, terminal and IPC socket; then sway exits
+/// and the greeter is back.
+fn sway_session(work: &Work, name: &str, seat: Seat) -> Facts {
     let dir = work.path();
+    // wlroots' libinput backend is the one that opens a seat (there are no GPUs here for drm),
+    // with no input devices to find.
+    let seat_env = match seat {
+        Seat::None => "",
+        Seat::Seatd => "WLR_BACKENDS=headless,libinput LIBSEAT_BACKEND=seatd ",
+    };
     // The session file a person would install, except that this sway runs on wlroots' headless
     // backend (no GPU or seat here), which only its environment says.
     fs::create_dir_all(dir.join("wayland-sessions")).unwrap();
@@ -29,7 +107,7 @@ fn a_sway_session_runs_as_alice_on_her_runtime_dir_and_the_greeter_comes_back_wh
     fs::write(
         dir.join("wayland-sessions/test-sway.desktop"),
         format!(
-            "[Desktop Entry]\nName=Sway (headless)\nExec=env WLR_BACKENDS=headless \
+            "[Desktop Entry]\nName=Sway (headless)\nExec=env WLR_BACKENDS=headless {seat_env}\
              WLR_HEADLESS_OUTPUTS=1 WLR_LIBINPUT_NO_DEVICES=1 WLR_RENDERER=pixman sway -c {}\n\
              Type=Application\nDesktopNames=sway\n",
             dir.join("user-sway.config").display()
@@ -42,19 +120,47 @@ fn a_sway_session_runs_as_alice_on_her_runtime_dir_and_the_greeter_comes_back_wh
     );
     // On a virtual terminal of its own, as on a real machine: the session gets it.
     let vt = Vt::free();
-    let d = Desktop::start_on(
-        &work,
-        "cage-sway",
+    let greeter_env = match seat {
+        Seat::None => Vec::new(),
+        Seat::Seatd => vec![
+            "WLR_BACKENDS=wayland,libinput".to_owned(),
+            "WLR_LIBINPUT_NO_DEVICES=1".into(),
+            "LIBSEAT_BACKEND=seatd".into(),
+        ],
+    };
+    let d = Desktop::start_with(
+        work,
+        name,
         Greeter {
             config: &config,
             command: Vec::new(),
-            env: Vec::new(),
+            env: greeter_env,
         },
-        Some(vt.number),
+        |s| {
+            s.vt = Some(vt.number);
+            s.seatd = seat == Seat::Seatd;
+        },
     );
     let probe = d.wait_greeter(1);
     assert!(probe.contains("dropdown: Sway (headless)"), "{probe}");
     let greeter = d.greeter_pid();
+    // The greeter's compositor: its parent.
+    let stat = fs::read_to_string(format!("/proc/{greeter}/stat")).unwrap();
+    let cage_pid: u32 = stat
+        .rsplit_once(") ")
+        .unwrap()
+        .1
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{cage_pid}/comm"))
+            .unwrap()
+            .trim(),
+        "cage"
+    );
     d.enter_user("alice");
     d.answer("Password", "password-entry", "alice-pw-1");
 
@@ -157,4 +263,27 @@ fn a_sway_session_runs_as_alice_on_her_runtime_dir_and_the_greeter_comes_back_wh
         state.contains("test-sway"),
         "the session choice is remembered: {state}"
     );
+    if seat == Seat::Seatd {
+        // bob is not in the socket's group: no seat for him.
+        let bob = d.daemon.ns(&[
+            "setpriv",
+            "--reuid",
+            "bob",
+            "--regid",
+            "bob",
+            "--init-groups",
+            "--",
+            "python3",
+            "-c",
+            "import socket; socket.socket(socket.AF_UNIX).connect('/run/seatd.sock')",
+        ]);
+        assert_ne!(bob.code(), Some(0), "{}", bob.all());
+        fs::write(dir.join("seatd-denied"), bob.all()).unwrap();
+    }
+    Facts {
+        greeter_uid: d.daemon.uid(vestibule_e2e::daemon::GREETER_USER),
+        alice_uid: uid,
+        cage_pid,
+        sway_pid: pid,
+    }
 }

@@ -44,7 +44,7 @@ fn an_x11_session_gets_its_own_display_and_cookie_through_startx() {
     let config = CONFIG.replace("xsession_dirs = []", "xsession_dirs = [\"@WORK@/xsessions\"]");
     // On a virtual terminal of its own, as on a real machine: startx runs on it.
     let vt = Vt::free();
-    let d = Desktop::start_on(
+    let d = Desktop::start_with(
         &work,
         "cage-x11",
         Greeter {
@@ -52,7 +52,7 @@ fn an_x11_session_gets_its_own_display_and_cookie_through_startx() {
             command: Vec::new(),
             env: Vec::new(),
         },
-        Some(vt.number),
+        |s| s.vt = Some(vt.number),
     );
     // The X server startx starts for alice: Xvfb, from her ~/.xserverrc (startx passes the
     // display, `-auth FILE`, and on a VT `vtN -keeptty`, which Xvfb does not know; the
