@@ -21,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::daemon::{Setup, Vestibuled, GREETER_USER};
+use crate::sway::Sway;
 use crate::x11::{batch_number, focused, wait_probe_until, Shot};
 use crate::{binary, tests_dir, Work, LIMIT};
 
@@ -39,10 +40,9 @@ pub fn vkbd() -> PathBuf {
     tests_dir().join("fixtures/desktop/vkbd.py")
 }
 
-/// A headless sway as the screen and keyboard the greeter's cage runs in; killed on drop.
+/// A headless sway as the screen and keyboard the greeter's cage runs in; stopped on drop.
 pub struct Seat {
-    child: Child,
-    runtime: PathBuf,
+    sway: Sway,
     /// sway's Wayland socket (absolute: cage connects to it from the sandbox).
     pub socket: PathBuf,
 }
@@ -51,82 +51,29 @@ impl Seat {
     /// Starts sway (as nobody: it refuses root) with one 1280x720 output, its runtime directory
     /// under `dir`, its socket open to the sandbox's greeter user.
     pub fn start(dir: &Path) -> Seat {
-        need("/usr/bin/sway", "sway");
-        need("/usr/bin/grim", "grim");
         need("/usr/bin/cage", "cage");
         need("/usr/bin/Xwayland", "xwayland (cage 0.1.4 exits without it)");
-        let runtime = dir.join("seat-run");
-        fs::create_dir_all(&runtime).unwrap();
-        let config = dir.join("seat-sway.config");
         // No title bar or border: cage's window is the whole screen, as on a real monitor.
-        fs::write(&config, "output * bg #ff00ff solid_color\ndefault_border none\n").unwrap();
-        for path in [&runtime, &config] {
-            let st = Command::new("chown")
-                .arg("nobody:nogroup")
-                .arg(path)
-                .status()
-                .unwrap();
+        let sway = Sway::start_named(
+            dir,
+            "seat-sway",
+            "output * bg #ff00ff solid_color\ndefault_border none\n",
+        );
+        let socket = sway.socket_path();
+        // The greeter user (another uid) connects: the directory must be searchable and the
+        // socket writable for it.
+        for (mode, path) in [("0755", sway.runtime()), ("0666", &socket)] {
+            let st = Command::new("chmod").arg(mode).arg(path).status().unwrap();
             assert!(st.success());
         }
-        let child = Command::new("setpriv")
-            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-            .arg("env")
-            .arg(format!("XDG_RUNTIME_DIR={}", runtime.display()))
-            .arg(format!("HOME={}", dir.display()))
-            .args([
-                "WLR_BACKENDS=headless",
-                "WLR_HEADLESS_OUTPUTS=1",
-                "WLR_LIBINPUT_NO_DEVICES=1",
-                "WLR_RENDERER=pixman",
-                "sway",
-                "-c",
-            ])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.join("seat-sway.log")).unwrap())
-            .spawn()
-            .expect("start sway");
-        let mut seat = Seat {
-            child,
-            runtime: runtime.clone(),
-            socket: PathBuf::new(),
-        };
-        let start = Instant::now();
-        loop {
-            let socket = fs::read_dir(&runtime).ok().and_then(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .find(|n| n.starts_with("wayland-") && !n.ends_with(".lock"))
-            });
-            if let Some(name) = socket {
-                seat.socket = runtime.join(name);
-                // The greeter user (another uid) connects: the directory must be searchable and
-                // the socket writable for it.
-                let st = Command::new("chmod").arg("0755").arg(&runtime).status().unwrap();
-                assert!(st.success());
-                let st = Command::new("chmod")
-                    .arg("0666")
-                    .arg(&seat.socket)
-                    .status()
-                    .unwrap();
-                assert!(st.success());
-                return seat;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "sway did not start: {}",
-                fs::read_to_string(dir.join("seat-sway.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        Seat { sway, socket }
     }
 
     fn as_nobody(&self, program: &str) -> Command {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
             .arg("env")
-            .arg(format!("XDG_RUNTIME_DIR={}", self.runtime.display()))
+            .arg(format!("XDG_RUNTIME_DIR={}", self.sway.runtime().display()))
             .arg(format!("WAYLAND_DISPLAY={}", self.socket.display()))
             .arg(program);
         c
@@ -172,13 +119,6 @@ impl Seat {
         );
         fs::write(save_as, &out.stdout).unwrap();
         Shot::read(save_as)
-    }
-}
-
-impl Drop for Seat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

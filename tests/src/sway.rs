@@ -30,12 +30,19 @@ impl Sway {
     /// Starts sway with one 1280x720 output and a magenta background, its runtime directory
     /// under `dir`.
     pub fn start(dir: &Path) -> Sway {
+        Sway::start_named(dir, "sway", "output * bg #ff00ff solid_color\n")
+    }
+
+    /// Starts sway with one 1280x720 output and the config `config`; `name` names its files in
+    /// `dir`: `NAME-run` (its runtime directory), `NAME.config`, `NAME.log`.
+    pub fn start_named(dir: &Path, name: &str, config_text: &str) -> Sway {
         need("sway", "sway");
         need("grim", "grim");
-        let runtime = dir.join("sway-run");
+        let runtime = dir.join(format!("{name}-run"));
         fs::create_dir_all(&runtime).unwrap();
-        let config = dir.join("sway.config");
-        fs::write(&config, "output * bg #ff00ff solid_color\n").unwrap();
+        let config = dir.join(format!("{name}.config"));
+        let log = dir.join(format!("{name}.log"));
+        fs::write(&config, config_text).unwrap();
         for path in [&runtime, &config] {
             let st = Command::new("chown")
                 .arg("nobody:nogroup")
@@ -60,7 +67,7 @@ impl Sway {
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.join("sway.log")).unwrap())
+            .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .expect("start sway");
         // Owned at once, so every way out of here (a panic included) stops and reaps it.
@@ -89,17 +96,27 @@ impl Sway {
                 assert!(
                     sway.swaymsg(&["-t", "get_outputs"]).contains("HEADLESS-1"),
                     "sway started without its output; see {}",
-                    dir.join("sway.log").display()
+                    log.display()
                 );
                 return sway;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(20),
                 "sway did not start: {}",
-                fs::read_to_string(dir.join("sway.log")).unwrap_or_default()
+                fs::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Its runtime directory (`XDG_RUNTIME_DIR` of its clients).
+    pub fn runtime(&self) -> &Path {
+        &self.runtime
+    }
+
+    /// Its Wayland socket, absolute.
+    pub fn socket_path(&self) -> PathBuf {
+        self.runtime.join(&self.socket)
     }
 
     /// Points a GTK client at this compositor.
