@@ -411,6 +411,7 @@ impl Drop for PrivateBus {
 
 pub mod cage;
 pub mod daemon;
+pub mod login1;
 pub mod sway;
 pub mod tmux;
 pub mod vt;
