@@ -79,7 +79,8 @@ install-core:
 	done
 	$(INSTALL) -d $(DESTDIR)$(DBUSDIR)/system.d $(DESTDIR)$(DBUSDIR)/system-services \
 		$(DESTDIR)$(DBUSDIR)/interfaces
-	$(INSTALL) -m 0644 data/dbus/org.vestibule.SessionAgent1.conf $(DESTDIR)$(DBUSDIR)/system.d/
+	$(INSTALL) -m 0644 data/dbus/org.vestibule.SessionAgent1.conf data/dbus/vestibule-login1.conf \
+		$(DESTDIR)$(DBUSDIR)/system.d/
 	$(SUBST) data/dbus/org.vestibule.SessionAgent1.service \
 		> $(DESTDIR)$(DBUSDIR)/system-services/org.vestibule.SessionAgent1.service
 	chmod 0644 $(DESTDIR)$(DBUSDIR)/system-services/org.vestibule.SessionAgent1.service

@@ -6,13 +6,15 @@
 //! (the snapshot and journal). [`procfs`] and [`terminate`] look at and end processes, [`pam_close`] closes
 //! a PAM session whose supervisor is gone. [`state`] is what every interface shares, [`ops`] the
 //! operations they all call, [`signals`] what announces them, [`error`] what callers get back;
-//! [`manager`] is the agent's D-Bus interface, [`objects`] the per-session objects, [`locker`] the sessions' lock screens, [`wire`] the D-Bus shape of a record, and [`client`] the calling side.
+//! [`manager`] is the agent's D-Bus interface, [`objects`] the per-session objects, [`login1`]
+//! logind's interface for existing clients, [`locker`] the sessions' lock screens, [`wire`] the D-Bus shape of a record, and [`client`] the calling side.
 
 pub mod authz;
 pub mod client;
 pub mod error;
 pub mod exits;
 pub mod locker;
+pub mod login1;
 pub mod manager;
 pub mod objects;
 pub mod ops;

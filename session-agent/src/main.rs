@@ -14,6 +14,7 @@ use std::time::Duration;
 use clap::Parser;
 use futures_lite::StreamExt;
 use vestibule_agent::exits::Exits;
+use vestibule_agent::login1;
 use vestibule_agent::manager::Manager;
 use vestibule_agent::ops;
 use vestibule_agent::persist::{self, Change};
@@ -57,6 +58,11 @@ struct Args {
     /// limit reached) are checked for having died, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     watch_interval_ms: u64,
+    /// Serve org.freedesktop.login1 for Vestibule's sessions (loginctl, xss-lock, swayidle):
+    /// auto where nothing else has the name (no owner, not activatable, no /run/systemd/system),
+    /// on always (fails if the name is owned; never replaces its owner), off never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = login1::Mode::Auto)]
+    login1: login1::Mode,
 }
 
 fn main() -> ExitCode {
@@ -97,7 +103,7 @@ fn config_dir(dir: Option<PathBuf>) -> Result<ConfigDir, String> {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let pam = config_dir(args.pam_confdir)?;
+    let pam = config_dir(args.pam_confdir.clone())?;
     let (mut store, mut table, loaded) =
         persist::Store::open(&args.state).map_err(|e| format!("reading the session table: {e}"))?;
     if loaded.torn {
@@ -143,7 +149,8 @@ fn run(args: Args) -> Result<(), String> {
     );
     let interval = Duration::from_millis(args.watch_interval_ms.max(10));
     raise_open_file_limit();
-    async_io::block_on(async {
+    let executor = std::sync::Arc::new(async_executor::Executor::new());
+    async_io::block_on(executor.run(async {
         let where_ = args.bus_address.as_deref().unwrap_or("the system bus");
         let builder = match &args.bus_address {
             Some(a) => zbus::connection::Builder::address(a.as_str()),
@@ -158,6 +165,7 @@ fn run(args: Args) -> Result<(), String> {
             .await
             .map_err(|e| format!("connecting to {where_} as {BUS_NAME}: {e}"))?;
         tracing::info!(bus = where_, name = BUS_NAME, "serving");
+        let login1 = serve_login1(&args, &shared, &conn, &executor).await?;
         let ids = shared.ids();
         for &n in &ids {
             objects::export(&shared, &conn, n).await;
@@ -212,8 +220,50 @@ fn run(args: Args) -> Result<(), String> {
             while messages.next().await.is_some() {}
             Err::<(), String>(format!("the connection to {where_} was closed"))
         };
-        futures_lite::future::or(futures_lite::future::or(watch, disconnected), forget).await
-    })
+        let login1 = async {
+            match login1 {
+                Some(l) => l.serve().await,
+                None => std::future::pending().await,
+            }
+        };
+        let all = futures_lite::future::or(futures_lite::future::or(watch, disconnected), forget);
+        futures_lite::future::or(all, login1).await
+    }))
+}
+
+/// Connects a second time and takes `org.freedesktop.login1` on that connection if `--login1`
+/// says so: its signals then come from the name's owner, as clients expect.
+async fn serve_login1(
+    args: &Args,
+    shared: &std::sync::Arc<Shared>,
+    agent: &zbus::Connection,
+    executor: &std::sync::Arc<async_executor::Executor<'static>>,
+) -> Result<Option<login1::dispatch::Login1>, String> {
+    if args.login1 == login1::Mode::Off {
+        return Ok(None);
+    }
+    let where_ = args.bus_address.as_deref().unwrap_or("the system bus");
+    let builder = match &args.bus_address {
+        Some(a) => zbus::connection::Builder::address(a.as_str()),
+        None => zbus::connection::Builder::system(),
+    }
+    .map_err(|e| format!("bus address {where_}: {e}"))?;
+    // No object server on it, ever: the dispatcher answers every call, and only it.
+    let conn = builder
+        .build()
+        .await
+        .map_err(|e| format!("connecting to {where_} for {}: {e}", login1::BUS_NAME))?;
+    if !login1::acquire(&conn, args.login1).await? {
+        return Ok(None);
+    }
+    tracing::info!(bus = where_, name = login1::BUS_NAME, "serving");
+    let _ = shared.login1.set(conn.clone());
+    Ok(Some(login1::dispatch::Login1::new(
+        shared.clone(),
+        conn,
+        agent.clone(),
+        executor.clone(),
+    )))
 }
 
 /// One pidfd per session's supervisor: raise the soft open-file limit to the hard one (systemd

@@ -111,7 +111,7 @@ impl Agent {
         objects::export(&self.shared, conn, n).await;
         self.shared.exits.watch(n, supervisor, Some(supervisor_start));
         tracing::info!(id, user, uid, leader, supervisor, "session registered");
-        signals::session_new(conn, n).await;
+        signals::session_new(&self.shared, conn, n).await;
         Ok(id)
     }
 
@@ -126,16 +126,18 @@ impl Agent {
         let caller = caller_uid(&self.shared, conn, &hdr).await?;
         let n = validate::session_id(&id)?;
         authz::check(caller, Action::Unregister)?;
-        {
+        let uid = {
             let mut state = self.shared.lock();
-            state.table.remove(n)?;
+            let removed = state.table.remove(n)?;
+            state.hints.remove(&n);
             state.record(Change::Remove { id: n });
-        }
+            removed.record.uid
+        };
         objects::unexport(conn.clone(), n).await;
         self.shared.lockers.forget(n);
         self.shared.exits.forget(n);
         tracing::info!(id, "session unregistered");
-        signals::session_removed(conn, n).await;
+        signals::session_removed(&self.shared, conn, n, uid).await;
         Ok(())
     }
 

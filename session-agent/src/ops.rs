@@ -82,6 +82,10 @@ pub async fn set_locked(
         };
         authz::check(caller, action)?;
         let changed = state.table.set_lock(n, locked)?;
+        if !locked {
+            // Unlocking clears what the session's own locker said too (login1's LockedHint).
+            state.hints.entry(n).or_default().locked = false;
+        }
         if changed {
             state.record_state(n);
         }
@@ -91,7 +95,7 @@ pub async fn set_locked(
         return Ok(());
     }
     if !locked {
-        signals::unlock(conn, n).await;
+        signals::unlock(shared, conn, n).await;
     }
     let new = if locked {
         SessionState::Locked
@@ -113,7 +117,7 @@ async fn cover(shared: &Shared, conn: &Connection, n: u64, id: &str) -> Reply<()
         )));
     }
     shared.lockers.expect_cover(n);
-    signals::lock(conn, n).await;
+    signals::lock(shared, conn, n).await;
     let limit = shared.settings.lock_timeout;
     let start = std::time::Instant::now();
     while !shared.lockers.is_covered(n) {
@@ -192,6 +196,7 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
     let removed = {
         let mut state = shared.lock();
         let removed = state.table.remove(n).is_ok();
+        state.hints.remove(&n);
         if removed {
             state.record(Change::Remove { id: n });
         }
@@ -201,7 +206,7 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
         shared.unexport(conn, n).await;
         shared.lockers.forget(n);
         shared.exits.forget(n);
-        signals::session_removed(conn, n).await;
+        signals::session_removed(shared, conn, n, entry.record.uid).await;
     }
     Ok(())
 }

@@ -1,5 +1,8 @@
 //! The signals that announce the operations' effects: the agent's own (`SessionNew`,
-//! `SessionRemoved`, `Lock`, `Unlock` on the manager, `PropertiesChanged` on a session object).
+//! `SessionRemoved`, `Lock`, `Unlock` on the manager, `PropertiesChanged` on a session object)
+//! and, when the agent serves `org.freedesktop.login1`, logind's (`SessionNew`, `SessionRemoved`,
+//! `UserNew`, `UserRemoved` on the manager, `Lock` and `Unlock` on the session's object), sent on
+//! the connection that owns that name, so clients that match on its owner receive them.
 //!
 //! Sent as plain messages rather than through the `#[interface]` macro's signal functions (the
 //! interface still declares them, for introspection), so that [`crate::ops`] can announce what it
@@ -12,6 +15,9 @@ use vestibule_core::record::SessionState;
 use zbus::zvariant::{ObjectPath, Value};
 use zbus::Connection;
 
+use crate::login1::path as login1_path;
+use crate::login1::router::{MANAGER_IFACE, SESSION_IFACE};
+use crate::state::Shared;
 use crate::{session_path, INTERFACE, OBJECT_PATH};
 
 /// The agent's session objects' interface, whose `PropertiesChanged` [`state_changed`] sends.
@@ -35,8 +41,27 @@ where
     }
 }
 
-/// `SessionNew(id, path)`: session `n` was registered (its object exists already).
-pub async fn session_new(conn: &Connection, n: u64) {
+/// A logind signal, on the login1 connection if the agent serves the name.
+pub async fn login1<B>(shared: &Shared, path: &str, interface: &str, member: &str, body: &B)
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+{
+    if let Some(conn) = shared.login1.get() {
+        emit(conn, path, interface, member, body).await;
+    }
+}
+
+fn user_path(uid: u32) -> ObjectPath<'static> {
+    ObjectPath::from_string_unchecked(login1_path::user(uid))
+}
+
+fn login1_session_path(n: u64) -> ObjectPath<'static> {
+    ObjectPath::from_string_unchecked(login1_path::session(&n.to_string()))
+}
+
+/// `SessionNew(id, path)`: session `n` was registered (its object exists already); on login1
+/// also `UserNew` when it is its user's first session.
+pub async fn session_new(shared: &Shared, conn: &Connection, n: u64) {
     emit(
         conn,
         OBJECT_PATH,
@@ -45,10 +70,28 @@ pub async fn session_new(conn: &Connection, n: u64) {
         &(n.to_string(), path(n)),
     )
     .await;
+    if shared.login1.get().is_none() {
+        return;
+    }
+    let uid = shared.lock().table.get(n).ok().map(|e| e.record.uid);
+    let Some(uid) = uid else { return };
+    if shared.lock().table.ids_of(uid).len() == 1 {
+        login1(
+            shared,
+            login1_path::MANAGER,
+            MANAGER_IFACE,
+            "UserNew",
+            &(uid, user_path(uid)),
+        )
+        .await;
+    }
+    let body = (n.to_string(), login1_session_path(n));
+    login1(shared, login1_path::MANAGER, MANAGER_IFACE, "SessionNew", &body).await;
 }
 
-/// `SessionRemoved(id, path)`: session `n` was closed or unregistered.
-pub async fn session_removed(conn: &Connection, n: u64) {
+/// `SessionRemoved(id, path)`: session `n` of `uid` was closed or unregistered; on login1 also
+/// `UserRemoved` when it was its user's last session.
+pub async fn session_removed(shared: &Shared, conn: &Connection, n: u64, uid: u32) {
     emit(
         conn,
         OBJECT_PATH,
@@ -57,16 +100,64 @@ pub async fn session_removed(conn: &Connection, n: u64) {
         &(n.to_string(), path(n)),
     )
     .await;
+    if shared.login1.get().is_none() {
+        return;
+    }
+    let body = (n.to_string(), login1_session_path(n));
+    login1(
+        shared,
+        login1_path::MANAGER,
+        MANAGER_IFACE,
+        "SessionRemoved",
+        &body,
+    )
+    .await;
+    if shared.lock().table.ids_of(uid).is_empty() {
+        login1(
+            shared,
+            login1_path::MANAGER,
+            MANAGER_IFACE,
+            "UserRemoved",
+            &(uid, user_path(uid)),
+        )
+        .await;
+    }
 }
 
-/// `Lock(id)`: session `n`'s lock screen should cover it.
-pub async fn lock(conn: &Connection, n: u64) {
+/// login1's `Session.Lock` on session `n`'s object: its own locker (xss-lock, swayidle) covers it.
+pub async fn login1_lock(shared: &Shared, n: u64) {
+    login1(
+        shared,
+        &login1_path::session(&n.to_string()),
+        SESSION_IFACE,
+        "Lock",
+        &(),
+    )
+    .await;
+}
+
+/// login1's `Session.Unlock` on session `n`'s object.
+pub async fn login1_unlock(shared: &Shared, n: u64) {
+    login1(
+        shared,
+        &login1_path::session(&n.to_string()),
+        SESSION_IFACE,
+        "Unlock",
+        &(),
+    )
+    .await;
+}
+
+/// `Lock(id)`: session `n`'s lock screen should cover it (and login1's `Session.Lock`).
+pub async fn lock(shared: &Shared, conn: &Connection, n: u64) {
     emit(conn, OBJECT_PATH, INTERFACE, "Lock", &(n.to_string(),)).await;
+    login1_lock(shared, n).await;
 }
 
-/// `Unlock(id)`: session `n` was unlocked.
-pub async fn unlock(conn: &Connection, n: u64) {
+/// `Unlock(id)`: session `n` was unlocked (and login1's `Session.Unlock`).
+pub async fn unlock(shared: &Shared, conn: &Connection, n: u64) {
     emit(conn, OBJECT_PATH, INTERFACE, "Unlock", &(n.to_string(),)).await;
+    login1_unlock(shared, n).await;
 }
 
 /// `PropertiesChanged` of session `n`'s object for its new state (`State`, `Locked`).

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use vestibule_core::ConfigDir;
@@ -20,6 +20,8 @@ use crate::authz;
 use crate::error::{AgentError, Reply};
 use crate::exits::Exits;
 use crate::locker::Lockers;
+use crate::login1::inhibit::Inhibitors;
+use crate::login1::props::Hints;
 use crate::persist::{Change, Store};
 use crate::table::Table;
 use crate::wire;
@@ -75,6 +77,11 @@ pub struct Shared {
     pub exits: Exits,
     pub(crate) settings: Settings,
     unexport: Unexport,
+    /// The connection that owns `org.freedesktop.login1`, once the agent serves it: logind's
+    /// signals go out on it ([`crate::signals`]).
+    pub login1: OnceLock<Connection>,
+    /// The inhibitor locks taken through login1.
+    pub(crate) inhibitors: Mutex<Inhibitors>,
 }
 
 /// The table, where its changes go, and the marshalled `ListSessions` reply for root while the
@@ -84,6 +91,8 @@ pub(crate) struct State {
     pub(crate) table: Table,
     pub(crate) store: Store,
     list_all: Option<Arc<Vec<u8>>>,
+    /// login1's per-session hints (LockedHint, IdleHint), for sessions that have set one.
+    pub(crate) hints: HashMap<u64, Hints>,
 }
 
 /// More distinct callers than this at once (a bus with thousands of clients calling the agent)
@@ -130,12 +139,15 @@ impl Shared {
                 table,
                 store,
                 list_all: None,
+                hints: HashMap::new(),
             }),
             callers: Mutex::new(HashMap::new()),
             lockers: Lockers::new(settings.locker_command.clone(), settings.bus_address.clone()),
             exits,
             settings,
             unexport,
+            login1: OnceLock::new(),
+            inhibitors: Mutex::new(Inhibitors::default()),
         })
     }
 
@@ -147,6 +159,10 @@ impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A handler that panicked left the table as it was between two whole operations.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn inhibitors(&self) -> MutexGuard<'_, Inhibitors> {
+        self.inhibitors.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn callers(&self) -> MutexGuard<'_, HashMap<String, u32>> {

@@ -75,6 +75,31 @@ pub async fn end_session(entry: &Entry, grace: Duration) -> Result<Ended, Termin
     Ok(Ended::Killed)
 }
 
+/// Which processes of a session a signal goes to (login1's `KillSession` `who`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whom {
+    Leader,
+    All,
+}
+
+/// Sends `sig` to the session's leader or all its processes (the leader's process group while
+/// the leader is the registered process; else the group's processes of the session's user).
+/// Returns how many processes (or groups) were signalled; nothing is waited for.
+pub fn signal_session(entry: &Entry, whom: Whom, sig: Signal) -> usize {
+    let leader = entry.record.leader;
+    let alive = procfs::alive(leader, entry.leader_start);
+    match (whom, alive) {
+        (Whom::Leader, true) => usize::from(kill(Pid::from_raw(leader as i32), sig).is_ok()),
+        (Whom::Leader, false) => 0,
+        (Whom::All, true) => usize::from(killpg(Pid::from_raw(leader as i32), sig).is_ok()),
+        (Whom::All, false) => {
+            let members = procfs::group_members(leader, entry.record.uid);
+            signal_each(&members, sig);
+            members.len()
+        }
+    }
+}
+
 fn signal_group(pgrp: u32, sig: Signal) {
     if let Err(e) = killpg(Pid::from_raw(pgrp as i32), sig) {
         tracing::debug!(pgrp, ?sig, error = %e, "killpg");

@@ -1,0 +1,154 @@
+//! `org.freedesktop.DBus.Introspectable` XML for login1's objects: the methods and signals of
+//! each interface as written here, the properties from the same tables `Get` answers from
+//! ([`super::props`]), so the types introspection shows are the types a client gets.
+
+use super::props::{self, Props};
+use super::router::{MANAGER_IFACE, SESSION_IFACE, USER_IFACE};
+
+const DOCTYPE: &str = "<!DOCTYPE node PUBLIC \"-//freedesktop//DTD D-BUS Object Introspection 1.0//EN\"\n \"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd\">\n";
+
+const STANDARD: &str = r#" <interface name="org.freedesktop.DBus.Peer">
+  <method name="Ping"/>
+  <method name="GetMachineId"><arg type="s" name="machine_uuid" direction="out"/></method>
+ </interface>
+ <interface name="org.freedesktop.DBus.Introspectable">
+  <method name="Introspect"><arg name="xml_data" type="s" direction="out"/></method>
+ </interface>
+"#;
+
+const PROPERTIES: &str = r#" <interface name="org.freedesktop.DBus.Properties">
+  <method name="Get"><arg name="interface_name" direction="in" type="s"/><arg name="property_name" direction="in" type="s"/><arg name="value" direction="out" type="v"/></method>
+  <method name="GetAll"><arg name="interface_name" direction="in" type="s"/><arg name="props" direction="out" type="a{sv}"/></method>
+  <method name="Set"><arg name="interface_name" direction="in" type="s"/><arg name="property_name" direction="in" type="s"/><arg name="value" direction="in" type="v"/></method>
+  <signal name="PropertiesChanged"><arg type="s" name="interface_name"/><arg type="a{sv}" name="changed_properties"/><arg type="as" name="invalidated_properties"/></signal>
+ </interface>
+"#;
+
+const MANAGER_MEMBERS: &str = r#"  <method name="ListSessions"><arg type="a(susso)" name="sessions" direction="out"/></method>
+  <method name="ListUsers"><arg type="a(uso)" name="users" direction="out"/></method>
+  <method name="GetSession"><arg type="s" name="session_id" direction="in"/><arg type="o" name="object_path" direction="out"/></method>
+  <method name="GetSessionByPID"><arg type="u" name="pid" direction="in"/><arg type="o" name="object_path" direction="out"/></method>
+  <method name="GetUser"><arg type="u" name="uid" direction="in"/><arg type="o" name="object_path" direction="out"/></method>
+  <method name="GetUserByPID"><arg type="u" name="pid" direction="in"/><arg type="o" name="object_path" direction="out"/></method>
+  <method name="TerminateSession"><arg type="s" name="session_id" direction="in"/></method>
+  <method name="TerminateUser"><arg type="u" name="uid" direction="in"/></method>
+  <method name="KillSession"><arg type="s" name="session_id" direction="in"/><arg type="s" name="who" direction="in"/><arg type="i" name="signal_number" direction="in"/></method>
+  <method name="KillUser"><arg type="u" name="uid" direction="in"/><arg type="i" name="signal_number" direction="in"/></method>
+  <method name="LockSession"><arg type="s" name="session_id" direction="in"/></method>
+  <method name="UnlockSession"><arg type="s" name="session_id" direction="in"/></method>
+  <method name="LockSessions"/>
+  <method name="UnlockSessions"/>
+  <method name="Inhibit"><arg type="s" name="what" direction="in"/><arg type="s" name="who" direction="in"/><arg type="s" name="why" direction="in"/><arg type="s" name="mode" direction="in"/><arg type="h" name="pipe_fd" direction="out"/></method>
+  <method name="ListInhibitors"><arg type="a(ssssuu)" name="inhibitors" direction="out"/></method>
+  <signal name="SessionNew"><arg type="s" name="session_id"/><arg type="o" name="object_path"/></signal>
+  <signal name="SessionRemoved"><arg type="s" name="session_id"/><arg type="o" name="object_path"/></signal>
+  <signal name="UserNew"><arg type="u" name="uid"/><arg type="o" name="object_path"/></signal>
+  <signal name="UserRemoved"><arg type="u" name="uid"/><arg type="o" name="object_path"/></signal>
+  <signal name="PrepareForShutdown"><arg type="b" name="start"/></signal>
+  <signal name="PrepareForSleep"><arg type="b" name="start"/></signal>
+"#;
+
+const SESSION_MEMBERS: &str = r#"  <method name="Terminate"/>
+  <method name="Activate"/>
+  <method name="Lock"/>
+  <method name="Unlock"/>
+  <method name="SetIdleHint"><arg type="b" name="idle" direction="in"/></method>
+  <method name="SetLockedHint"><arg type="b" name="locked" direction="in"/></method>
+  <method name="Kill"><arg type="s" name="who" direction="in"/><arg type="i" name="signal_number" direction="in"/></method>
+  <signal name="Lock"/>
+  <signal name="Unlock"/>
+"#;
+
+const USER_MEMBERS: &str = r#"  <method name="Terminate"/>
+  <method name="Kill"><arg type="i" name="signal_number" direction="in"/></method>
+"#;
+
+/// The agent sends no `PropertiesChanged` for login1's objects: clients that cache properties
+/// (GDBus proxies) are told to ask again instead.
+const NO_SIGNAL: &str =
+    "<annotation name=\"org.freedesktop.DBus.Property.EmitsChangedSignal\" value=\"false\"/>";
+
+fn interface(out: &mut String, name: &str, members: &str, props: &Props) {
+    out.push_str(&format!(" <interface name=\"{name}\">\n"));
+    for (prop, value) in props {
+        out.push_str(&format!(
+            "  <property name=\"{prop}\" type=\"{}\" access=\"read\">{NO_SIGNAL}</property>\n",
+            props::signature(value)
+        ));
+    }
+    out.push_str(members);
+    out.push_str(" </interface>\n");
+}
+
+fn children(out: &mut String, names: &[String]) {
+    for n in names {
+        out.push_str(&format!(" <node name=\"{n}\"/>\n"));
+    }
+}
+
+/// Which object's XML to write.
+pub enum Of<'a> {
+    Manager(&'a Props),
+    Session(&'a Props),
+    User(&'a Props),
+    /// A node with only child nodes (their names, already path elements).
+    Node(&'a [String]),
+}
+
+/// The introspection XML of an object.
+pub fn xml(of: Of<'_>) -> String {
+    let mut out = String::from(DOCTYPE);
+    out.push_str("<node>\n");
+    match of {
+        Of::Manager(p) => {
+            interface(&mut out, MANAGER_IFACE, MANAGER_MEMBERS, p);
+            out.push_str(PROPERTIES);
+            children(&mut out, &["session".to_owned(), "user".to_owned()]);
+        }
+        Of::Session(p) => {
+            interface(&mut out, SESSION_IFACE, SESSION_MEMBERS, p);
+            out.push_str(PROPERTIES);
+        }
+        Of::User(p) => {
+            interface(&mut out, USER_IFACE, USER_MEMBERS, p);
+            out.push_str(PROPERTIES);
+        }
+        Of::Node(names) => children(&mut out, names),
+    }
+    out.push_str(STANDARD);
+    out.push_str("</node>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::zvariant::Value;
+
+    #[test]
+    fn session_xml_lists_its_properties_methods_and_signals() {
+        let props: Props = vec![("Id", Value::from("1")), ("VTNr", Value::from(2u32))];
+        let x = xml(Of::Session(&props));
+        assert!(x.starts_with("<!DOCTYPE node"));
+        assert!(x.contains("<interface name=\"org.freedesktop.login1.Session\">"));
+        assert!(x.contains("<property name=\"VTNr\" type=\"u\" access=\"read\">"));
+        assert!(x.contains("<signal name=\"Lock\"/>"));
+        assert!(x.contains("<interface name=\"org.freedesktop.DBus.Properties\">"));
+        assert!(x.contains("<interface name=\"org.freedesktop.DBus.Peer\">"));
+        assert!(x.trim_end().ends_with("</node>"));
+        // Balanced: every interface closes.
+        assert_eq!(
+            x.matches("<interface ").count(),
+            x.matches("</interface>").count()
+        );
+    }
+
+    #[test]
+    fn nodes_list_their_children() {
+        let x = xml(Of::Node(&["_31".to_owned(), "_32".to_owned()]));
+        assert!(x.contains("<node name=\"_31\"/>"));
+        assert!(!x.contains("org.freedesktop.login1.Session"));
+        let m = xml(Of::Manager(&vec![]));
+        assert!(m.contains("<node name=\"session\"/>") && m.contains("ListInhibitors"));
+    }
+}
