@@ -44,8 +44,6 @@ const MANAGER_MEMBERS: &str = r#"  <method name="ListSessions"><arg type="a(suss
   <signal name="SessionRemoved"><arg type="s" name="session_id"/><arg type="o" name="object_path"/></signal>
   <signal name="UserNew"><arg type="u" name="uid"/><arg type="o" name="object_path"/></signal>
   <signal name="UserRemoved"><arg type="u" name="uid"/><arg type="o" name="object_path"/></signal>
-  <signal name="PrepareForShutdown"><arg type="b" name="start"/></signal>
-  <signal name="PrepareForSleep"><arg type="b" name="start"/></signal>
 "#;
 
 const SESSION_MEMBERS: &str = r#"  <method name="Terminate"/>
