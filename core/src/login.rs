@@ -35,6 +35,11 @@ pub struct LoginOptions {
     pub fail_delay: Duration,
     /// Where auth events are logged.
     pub log: AuthLog,
+    /// Whether "Login incorrect" is said after the last failed try too, as login(1) does before
+    /// "Maximum number of tries exceeded". False for a caller whose failure reply says it
+    /// itself: vestibuled's worker for a plain greetd greeter (one try per attempt, and agreety
+    /// prints its own "Login incorrect" on the failure), which would show it twice.
+    pub notice_after_last_try: bool,
 }
 
 impl Default for LoginOptions {
@@ -45,6 +50,7 @@ impl Default for LoginOptions {
             max_tries: 3,
             fail_delay: Duration::from_secs(2),
             log: AuthLog::new("vestibule"),
+            notice_after_last_try: true,
         }
     }
 }
@@ -341,7 +347,9 @@ fn authenticate(
         if !retryable(rc) {
             return Err(LoginError::Authentication(rc));
         }
-        tx.notify(Message::Error(SafeText::from_trusted("Login incorrect")));
+        if failures < tries || options.notice_after_last_try {
+            tx.notify(Message::Error(SafeText::from_trusted("Login incorrect")));
+        }
         if failures >= tries {
             options.log.send(
                 Severity::Warning,

@@ -32,6 +32,7 @@ fn options(dir: &Path, user: Option<&str>) -> LoginOptions {
         max_tries: 1,
         fail_delay: std::time::Duration::ZERO,
         log: AuthLog::new("vestibule-test"),
+        notice_after_last_try: true,
     }
 }
 

@@ -87,6 +87,7 @@ fn run_once(dir: &Path, me: &str, fail: bool) -> (SessionEnd, Probe) {
         max_tries: 1,
         fail_delay: Duration::ZERO,
         log: AuthLog::new("vestibule-test"),
+        notice_after_last_try: true,
     };
     let conversation = Scripted {
         user: me.to_owned(),

@@ -125,6 +125,7 @@ where
         max_tries: args.max_tries,
         fail_delay: args.fail_delay,
         log: AuthLog::new("vestibule"),
+        notice_after_last_try: true,
     };
     let session = match login(Service::Login, &options, Box::new(PlainConversation::new())) {
         Ok(session) => session,

@@ -104,10 +104,12 @@ fn a_wrong_password_gets_login_incorrect_and_the_next_try_logs_in() {
     let d = Vestibuled::start(&work, "agreety-wrong", Setup::agreety(&work));
     d.agreety_login(1, "alice", "not-her-password");
     d.wait_screen("Login incorrect");
-    // agreety asks again in the same greeter.
-    d.wait_until("a second login prompt", || {
-        (d.tmux.screen().matches("login:").count() >= 2).then_some(())
+    // agreety asks again in the same greeter, having said it once.
+    let screen = d.wait_until("a second login prompt", || {
+        let s = d.tmux.screen();
+        (s.matches("login:").count() >= 2).then_some(s)
     });
+    assert_eq!(screen.matches("Login incorrect").count(), 1, "{screen}");
     d.tmux.line("alice");
     d.wait_until("a second password prompt", || {
         (d.tmux.screen().matches("Password:").count() >= 2).then_some(())

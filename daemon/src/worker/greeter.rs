@@ -32,6 +32,7 @@ pub fn run(mut chan: Chan) -> i32 {
         max_tries: 1,
         fail_delay: Duration::ZERO,
         log: AuthLog::new("vestibule-greeter"),
+        notice_after_last_try: true,
     };
     let auth =
         match begin_without_authentication(Service::Greeter, &options, Box::new(vestibule_core::NoUser)) {

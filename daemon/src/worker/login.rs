@@ -69,6 +69,8 @@ pub fn run(mut chan: Chan) -> i32 {
         max_tries: setup.max_tries.max(1),
         fail_delay: Duration::from_millis(setup.fail_delay_ms),
         log: AuthLog::new("vestibule"),
+        // One try (a plain greetd greeter): the failure reply is the notice.
+        notice_after_last_try: setup.max_tries > 1,
     };
     let conversation = Box::new(Relayed::new(conv_chan));
     let result = if setup.autologin {
