@@ -28,12 +28,14 @@
 # both the packages and `make install` use), lintian (checks the built .debs), man-db (man -l
 # renders every installed page, its warnings counted), zsh (zsh -n parses the generated
 # completions): the packaging test.
-# Two tools not from the archive's installed set, kept under target/tools (never on the host's
+# Three tools not from the archive's installed set, kept under target/tools (never on the host's
 # paths): tuigreet 0.10.2 from crates.io (cargo install --locked, only when missing), a real
 # greetd greeter nobody here wrote; pinned because the tests drive its screen (prompts, layout,
 # keys), which changes between releases. And pam_script.so from Debian's libpam-script .deb
 # (apt-get download + dpkg-deb -x, NEVER installed: its postinst edits the host's
-# /etc/pam.d/common-* files), a second witness in the daemon tests' session stack.
+# /etc/pam.d/common-* files), a second witness in the daemon tests' session stack. And elogind
+# from its .debs (unpacked, NEVER installed: it would remove systemd), the logind that the
+# shipped PAM files' pam_systemd talks to in the logind-path test.
 # With --bench also: valgrind (callgrind), hyperfine, time (/usr/bin/time for peak RSS), dpkg-dev
 # (dpkg-buildflags: the C baseline is built with Debian's hardening flags), lightdm-gtk-greeter
 # (Debian's GTK greeter, measured side by side with vestibule-gtk by bench/run-gtk.sh; without
@@ -79,7 +81,7 @@ fi
 cd "$(dirname "$0")/.."
 cargo fetch --locked >/dev/null
 
-# The two tools under target/tools (fast when already there).
+# The tools under target/tools (fast when already there).
 tools="$PWD/target/tools"
 mkdir -p "$tools"
 # (tuigreet --version needs a terminal: cargo's record of what it installed says which version it is.)
@@ -108,5 +110,27 @@ if ! find "$pam_script_dir" -name pam_script.so 2>/dev/null | grep -q .; then
 fi
 find "$pam_script_dir" -name pam_script.so | grep -q . || {
 	echo "install-deps.sh: no pam_script.so inside Debian's libpam-script package" >&2
+	exit 1
+}
+# elogind, the stand-in for systemd-logind in the logind-path test (pam_systemd of the shipped PAM
+# files talks to it: the same org.freedesktop.login1 API): unpacked from Debian's elogind and
+# libelogind0 .debs, NEVER installed (installing elogind removes systemd).
+elogind_dir="$tools/elogind"
+if [ ! -x "$elogind_dir/lib/elogind/elogind" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps.sh: $elogind_dir/lib/elogind/elogind missing (run as root to unpack it)" >&2
+		exit 1
+	fi
+	echo "install-deps.sh: unpacking elogind (not installing it) into $elogind_dir" >&2
+	rm -rf "$elogind_dir" "$tools"/elogind_*.deb "$tools"/libelogind0_*.deb
+	(cd "$tools" && apt-get download elogind libelogind0 >/dev/null 2>&1) || {
+		apt-get update >/dev/null
+		(cd "$tools" && apt-get download elogind libelogind0)
+	}
+	for deb in "$tools"/elogind_*.deb "$tools"/libelogind0_*.deb; do dpkg-deb -x "$deb" "$elogind_dir"; done
+	rm -f "$tools"/elogind_*.deb "$tools"/libelogind0_*.deb
+fi
+[ -x "$elogind_dir/lib/elogind/elogind" ] || {
+	echo "install-deps.sh: no elogind binary inside Debian's elogind package" >&2
 	exit 1
 }
