@@ -221,8 +221,10 @@ pub fn name_owner(address: &str, name: &str) -> Option<String> {
     reply.body().deserialize::<String>().ok()
 }
 
-/// The processes (pids) whose Linux session is `sid` (a session leader's descendants).
-pub fn processes_in_session(sid: u32) -> Vec<u32> {
+/// The processes (pids) of the session whose leader is `leader`: those in its process group or
+/// its Linux session (the leader heads its own group; a console login also its own session), as
+/// the agent finds a caller's session.
+pub fn processes_in_session(leader: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -237,7 +239,9 @@ pub fn processes_in_session(sid: u32) -> Vec<u32> {
             .unwrap_or_default()
             .split_whitespace()
             .collect();
-        if fields.get(3).and_then(|s| s.parse::<u32>().ok()) == Some(sid) {
+        // After the name: state ppid pgrp session.
+        let field = |i: usize| fields.get(i).and_then(|s| s.parse::<u32>().ok());
+        if field(2) == Some(leader) || field(3) == Some(leader) {
             out.push(pid);
         }
     }

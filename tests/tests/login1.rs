@@ -86,10 +86,16 @@ fn loginctl_lists_and_shows_real_sessions_as_root_and_as_their_user() {
         assert_eq!(o.code, 0, "call {i}: {o:?}");
     }
 
-    // list-sessions: SESSION UID USER SEAT TTY, one row per session, then the count.
-    for list in [&out[0], &out[6]] {
+    // list-sessions: SESSION UID USER SEAT TTY, one row per session, then the count. Root sees
+    // every session; a user sees their own only, as in the agent's own API (logind would list
+    // everyone's: the agent keeps who is logged in where from other users).
+    let everyone = [(&a, auid, "alice", "tty9"), (&b, buid, "bob", "tty10")];
+    for (who, list, shown) in [
+        ("root", &out[0], &everyone[..]),
+        ("alice", &out[6], &everyone[..1]),
+    ] {
         let rows = table_rows(&list.stdout);
-        assert_eq!(rows.len(), 2, "{}", list.stdout);
+        assert_eq!(rows.len(), shown.len(), "as {who}: {}", list.stdout);
         let header: Vec<&str> = list.stdout.lines().next().unwrap().split_whitespace().collect();
         assert_eq!(
             header,
@@ -97,16 +103,17 @@ fn loginctl_lists_and_shows_real_sessions_as_root_and_as_their_user() {
             "{}",
             list.stdout
         );
-        for (id, uid, user, tty) in [(&a, auid, "alice", "tty9"), (&b, buid, "bob", "tty10")] {
+        for (id, uid, user, tty) in shown {
             let row = rows
                 .iter()
-                .find(|r| &r[0] == id)
-                .unwrap_or_else(|| panic!("no session {id} in {}", list.stdout));
+                .find(|r| &r[0] == *id)
+                .unwrap_or_else(|| panic!("as {who}: no session {id} in {}", list.stdout));
             assert_eq!(row[1], uid.to_string(), "{}", list.stdout);
-            assert_eq!(row[2], user, "{}", list.stdout);
+            assert_eq!(row[2], *user, "{}", list.stdout);
             assert_eq!(row.last().unwrap(), tty, "{}", list.stdout);
         }
-        assert!(list.stdout.contains("2 sessions listed."), "{}", list.stdout);
+        let count = format!("{} sessions listed.", shown.len());
+        assert!(list.stdout.contains(&count), "as {who}: {}", list.stdout);
     }
 
     // list-users: UID USER.
@@ -421,9 +428,9 @@ fn the_sessions_user_locks_unlocks_signals_and_terminates_it_and_root_terminates
     assert!(agent.client().list().unwrap().is_empty());
 }
 
-/// Waits for a connection of `uid` on the bus whose process is in the Linux session `sid`: a
+/// Waits for a connection of `uid` on the bus whose process is in the session led by `leader`: a
 /// client of the session (xss-lock, swayidle) has connected.
-fn wait_for_client(address: &str, uid: u32, sid: u32) {
+fn wait_for_client(work: &Work, address: &str, uid: u32, leader: u32, log: &std::path::Path) {
     let conn = zbus::blocking::connection::Builder::address(address)
         .unwrap()
         .build()
@@ -441,7 +448,13 @@ fn wait_for_client(address: &str, uid: u32, sid: u32) {
         .deserialize::<u32>()
         .ok()
     };
-    wait_until(Duration::from_secs(20), "the session's client on the bus", || {
+    let what = format!(
+        "the session's client on the bus (its log {}: {:?})",
+        log.display(),
+        log
+    );
+    let start = std::time::Instant::now();
+    let connected = || {
         let names: Vec<String> = conn
             .call_method(
                 Some("org.freedesktop.DBus"),
@@ -457,10 +470,25 @@ fn wait_for_client(address: &str, uid: u32, sid: u32) {
         names.iter().filter(|n| n.starts_with(':')).any(|n| {
             call("GetConnectionUnixUser", n) == Some(uid)
                 && call("GetConnectionUnixProcessID", n)
-                    .map(|pid| processes_in_session(sid).contains(&pid))
+                    .map(|pid| processes_in_session(leader).contains(&pid))
                     .unwrap_or(false)
         })
-    });
+    };
+    while !connected() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}: {}\nthe login's log: {}\nthe session's processes: {:?}",
+            fs::read_to_string(log).unwrap_or_default(),
+            work.read("login-alice.log"),
+            processes_in_session(leader)
+                .iter()
+                .map(|p| fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .unwrap_or_default()
+                    .replace('\0', " "))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `loginctl lock-session ID` as root until `marker` appears (a Lock sent before the client
@@ -490,7 +518,7 @@ fn xss_lock_runs_its_locker_when_loginctl_locks_its_session() {
     let x = vestibule_e2e::x11::Xvfb::start(640, 480);
     let marker = work.path().join("xss-lock.locked");
     let log = work.path().join("xss-lock.log");
-    // Alice's session runs xss-lock (not as its leader: found through its Linux session), whose
+    // Alice's session runs xss-lock (not as its leader: the agent finds it through its process group), whose
     // locker records that it ran, then holds the lock until killed.
     let script = format!(
         "export DISPLAY={} DBUS_SYSTEM_BUS_ADDRESS={}; \
@@ -501,7 +529,13 @@ fn xss_lock_runs_its_locker_when_loginctl_locks_its_session() {
         log.display()
     );
     let alice = Login::start(&work, &agent, "alice", "tty9", &script);
-    wait_for_client(&agent.bus.address, alice.session.uid, alice.session.leader);
+    wait_for_client(
+        &work,
+        &agent.bus.address,
+        alice.session.uid,
+        alice.session.leader,
+        &log,
+    );
     assert!(!marker.exists(), "the locker ran before any lock");
     lock_until_marker(&work, &agent, alice.id(), &marker);
     assert_eq!(fs::read_to_string(&marker).unwrap(), "locked\n");
@@ -553,7 +587,13 @@ fn swayidle_under_sway_runs_its_lock_command_on_the_sessions_lock_signal() {
         log.display()
     );
     let alice = Login::start(&work, &agent, "alice", "tty9", &script);
-    wait_for_client(&agent.bus.address, alice.session.uid, alice.session.leader);
+    wait_for_client(
+        &work,
+        &agent.bus.address,
+        alice.session.uid,
+        alice.session.leader,
+        &log,
+    );
     assert!(!marker.exists(), "the lock command ran before any lock");
     lock_until_marker(&work, &agent, alice.id(), &marker);
     assert_eq!(
@@ -735,17 +775,12 @@ fn busctl_introspect_shows_the_contracts_members_with_loginds_signatures() {
     );
 }
 
-/// `dbus-send` as `user` (through setpriv) on the private bus; its run.
-fn dbus_send_as(address: &str, user: &str, args: &[&str]) -> Run {
+/// `dbus-send` as nobody (through setpriv, group nogroup) on the private bus; its run.
+fn dbus_send_as_nobody(address: &str, args: &[&str]) -> Run {
     let mut cmd = Command::new("setpriv");
-    cmd.args([
-        &format!("--reuid={user}"),
-        &format!("--regid={user}"),
-        "--clear-groups",
-        "dbus-send",
-    ])
-    .arg(format!("--bus={address}"))
-    .args(args);
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "dbus-send"])
+        .arg(format!("--bus={address}"))
+        .args(args);
     wait_limited(spawn(&mut cmd), LIMIT)
 }
 
@@ -763,19 +798,16 @@ fn signals_forged_by_another_uid_on_login1s_interfaces_are_dropped_by_the_bus() 
     // control signal on an interface of no one's: signals from one sender arrive in order, so
     // once the control one is in, the forged ones would have been too.
     let forged = [
-        dbus_send_as(
+        dbus_send_as_nobody(
             addr,
-            "nobody",
             &["--type=signal", &path, "org.freedesktop.login1.Session.Unlock"],
         ),
-        dbus_send_as(
+        dbus_send_as_nobody(
             addr,
-            "nobody",
             &["--type=signal", &path, "org.freedesktop.login1.Session.Lock"],
         ),
-        dbus_send_as(
+        dbus_send_as_nobody(
             addr,
-            "nobody",
             &[
                 "--type=signal",
                 MANAGER_PATH,
@@ -784,11 +816,7 @@ fn signals_forged_by_another_uid_on_login1s_interfaces_are_dropped_by_the_bus() 
                 &format!("objpath:{path}"),
             ],
         ),
-        dbus_send_as(
-            addr,
-            "nobody",
-            &["--type=signal", "/x", "org.example.Control.Done"],
-        ),
+        dbus_send_as_nobody(addr, &["--type=signal", "/x", "org.example.Control.Done"]),
     ];
     for r in &forged {
         assert_eq!(r.code(), Some(0), "{}", r.all());
@@ -821,9 +849,8 @@ fn only_root_may_own_login1_and_an_agent_never_takes_it_from_its_owner() {
     let work = Work::new();
     let bus = SandboxBus::start(&work);
     // A user cannot own the name (and pose as logind).
-    let r = dbus_send_as(
+    let r = dbus_send_as_nobody(
         &bus.address,
-        "nobody",
         &[
             "--print-reply",
             "--dest=org.freedesktop.DBus",
