@@ -83,6 +83,16 @@ pub struct Setup {
     /// (`SEATD_VTBOUND=0`): a VT-bound seatd would switch the machine's active console to
     /// graphics mode, and the compositors here need no VT.
     pub seatd: bool,
+    /// Debian's elogind (unpacked by scripts/install-deps.sh into target/tools/elogind) as the
+    /// sandbox's logind, on a system bus of the sandbox's own (`/run/dbus/system_bus_socket` in
+    /// its private /run) with elogind's bus policy, `/run/systemd/system` present (pam_systemd
+    /// and loginctl check it) and a tmpfs on /sys/fs/cgroup for elogind's own hierarchy; logs in
+    /// `bus.log` and `elogind.log`. elogind serves the same org.freedesktop.login1 API that
+    /// pam_systemd calls on systemd-logind.
+    pub logind: bool,
+    /// The shipped PAM files (data/pam.d: vestibule, vestibule-greeter, vestibule-autologin) as
+    /// they are, over the sandbox's copy of Debian's common-* files, instead of the fixtures.
+    pub shipped_pam: bool,
 }
 
 impl Setup {
@@ -122,8 +132,68 @@ impl Setup {
             vt: None,
             extra_config: String::new(),
             seatd: false,
+            logind: false,
+            shipped_pam: false,
         }
     }
+}
+
+/// The shell lines (sourced in the sandbox before the daemon starts) that start a system bus and
+/// elogind in the sandbox: see [`Setup::logind`].
+fn logind_script(work: &Work) -> String {
+    let elogind = tools_dir().join("elogind");
+    assert!(
+        elogind.join("lib/elogind/elogind").is_file(),
+        "{} is missing: run scripts/install-deps.sh (it unpacks Debian's elogind)",
+        elogind.join("lib/elogind/elogind").display()
+    );
+    let dir = work.path();
+    let bus_conf = dir.join("logind-bus.conf");
+    // Debian's system-bus defaults, with elogind's own policy.
+    fs::write(
+        &bus_conf,
+        format!(
+            "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n \
+             \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n<busconfig>\n\
+             <type>system</type>\n<listen>unix:path=/run/dbus/system_bus_socket</listen>\n\
+             <auth>EXTERNAL</auth>\n<policy context=\"default\">\n<allow user=\"*\"/>\n\
+             <deny own=\"*\"/>\n<deny send_type=\"method_call\"/>\n<allow send_type=\"signal\"/>\n\
+             <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n\
+             <allow send_requested_reply=\"true\" send_type=\"error\"/>\n\
+             <allow receive_type=\"method_call\"/>\n<allow receive_type=\"method_return\"/>\n\
+             <allow receive_type=\"error\"/>\n<allow receive_type=\"signal\"/>\n\
+             <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n\
+             <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n\
+             <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n\
+             </policy>\n<include>{}</include>\n</busconfig>\n",
+            elogind
+                .join("usr/share/dbus-1/system.d/org.freedesktop.login1.conf")
+                .display()
+        ),
+    )
+    .unwrap();
+    // Nothing of a user's is killed at logout, as Debian's default.
+    fs::write(
+        dir.join("logind.conf"),
+        "[Login]\nKillUserProcesses=no\nRemoveIPC=no\n",
+    )
+    .unwrap();
+    let q = |p: &Path| quote(&p.display().to_string());
+    format!(
+        "mkdir -p /run/systemd/system /run/dbus && mount -t tmpfs -o mode=0755 tmpfs /sys/fs/cgroup || exit 1\n\
+         dbus-daemon --config-file={conf} --nofork --nopidfile 2>>{buslog} &\n\
+         i=0; while [ ! -S /run/dbus/system_bus_socket ]; do i=$((i+1)); \
+         if [ $i -gt 200 ]; then echo 'the system bus did not start' >&2; exit 1; fi; sleep 0.05; done\n\
+         ELOGIND_CONF_FILE={logind_conf} SYSTEMD_LOG_TARGET=console \
+         LD_LIBRARY_PATH={elo}/lib/elogind:{elo}/lib/x86_64-linux-gnu {elo}/lib/elogind/elogind 2>>{elolog} &\n\
+         i=0; until busctl --system status org.freedesktop.login1 >/dev/null 2>&1; do i=$((i+1)); \
+         if [ $i -gt 200 ]; then echo 'elogind did not start' >&2; exit 1; fi; sleep 0.05; done\n",
+        conf = q(&bus_conf),
+        buslog = q(&dir.join("bus.log")),
+        logind_conf = q(&dir.join("logind.conf")),
+        elo = q(&elogind),
+        elolog = q(&dir.join("elogind.log")),
+    )
 }
 
 /// `WORK/session`: runs tests/fixtures/daemon/session.sh for this work dir (one path, no
@@ -241,6 +311,12 @@ impl<'w> Vestibuled<'w> {
         work.service_as("daemon-unix", "vestibule", &[("SCRIPT", &script_line)]);
         work.service_as("daemon-greeter", "vestibule-greeter", &[]);
         work.service_as("daemon-autologin", "vestibule-autologin", &[]);
+        if setup.shipped_pam {
+            let shipped = tests_dir().parent().unwrap().join("data/pam.d");
+            for name in ["vestibule", "vestibule-greeter", "vestibule-autologin"] {
+                fs::copy(shipped.join(name), work.pam_dir().join(name)).unwrap();
+            }
+        }
         session_command(work);
         // Appended to by every user's session.
         for shared in ["sessions.log", "linger.log"] {
@@ -280,22 +356,25 @@ impl<'w> Vestibuled<'w> {
             daemon.extend(["--agent-bus".into(), bus.clone()]);
         }
         let d = |name: &str| quote(&dir.join(name).display().to_string());
-        let pre = if setup.seatd {
-            let pre = dir.join("pre-daemon.sh");
-            fs::write(
-                &pre,
-                format!(
-                    "usermod -aG video {GREETER_USER} && usermod -aG video alice || exit 1\n\
-                     SEATD_VTBOUND=0 seatd -g video -l debug 2>>{log} &\n\
-                     i=0; while [ ! -S /run/seatd.sock ]; do i=$((i+1)); \
-                     if [ $i -gt 200 ]; then echo 'seatd did not start' >&2; exit 1; fi; sleep 0.05; done\n",
-                    log = d("seatd.log"),
-                ),
-            )
-            .unwrap();
-            format!(" VESTIBULE_PRE={}", quote(&pre.display().to_string()))
-        } else {
+        let mut pre = String::new();
+        if setup.seatd {
+            pre += &format!(
+                "usermod -aG video {GREETER_USER} && usermod -aG video alice || exit 1\n\
+                 SEATD_VTBOUND=0 seatd -g video -l debug 2>>{log} &\n\
+                 i=0; while [ ! -S /run/seatd.sock ]; do i=$((i+1)); \
+                 if [ $i -gt 200 ]; then echo 'seatd did not start' >&2; exit 1; fi; sleep 0.05; done\n",
+                log = d("seatd.log"),
+            );
+        }
+        if setup.logind {
+            pre += &logind_script(work);
+        }
+        let pre = if pre.is_empty() {
             String::new()
+        } else {
+            let path = dir.join("pre-daemon.sh");
+            fs::write(&path, pre).unwrap();
+            format!(" VESTIBULE_PRE={}", quote(&path.display().to_string()))
         };
         // The sandbox shell's pid (to enter its mount namespace) and the daemon's, then the daemon
         // (exec: same pid) with its log in the work dir; what the pane shows after it exits.
