@@ -9,6 +9,7 @@
 //! [`manager`] is the agent's D-Bus interface, [`objects`] the per-session objects, [`login1`]
 //! logind's interface for existing clients, [`locker`] the sessions' lock screens, [`wire`] the D-Bus shape of a record, and [`client`] the calling side.
 
+pub mod alloc;
 pub mod authz;
 pub mod client;
 pub mod error;

@@ -66,6 +66,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    vestibule_agent::alloc::limit_arenas();
     let args = Args::parse();
     init_logging();
     match run(args) {

@@ -520,5 +520,10 @@ async fn list_raw(shared: &Shared, conn: &Connection, msg: &Message) -> zbus::Re
     // builds messages in (its native one), which the unit tests check against zvariant.
     let reply =
         unsafe { Message::method_reply(msg)?.build_raw_body(&body, wire::LIST_SIGNATURE, Vec::new())? };
-    conn.send(&reply).await
+    let len = body.len();
+    drop(body);
+    conn.send(&reply).await?;
+    drop(reply);
+    crate::alloc::after_big_reply(len);
+    Ok(())
 }

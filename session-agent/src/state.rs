@@ -91,6 +91,8 @@ pub(crate) struct State {
     pub(crate) table: Table,
     pub(crate) store: Store,
     list_all: Option<Arc<Vec<u8>>>,
+    /// The marshalled login1 `ListSessions` reply for root, while the table has not changed.
+    pub(crate) login1_list_all: Option<Arc<Vec<u8>>>,
     /// login1's per-session hints (LockedHint, IdleHint), for sessions that have set one.
     pub(crate) hints: HashMap<u64, Hints>,
 }
@@ -104,6 +106,7 @@ impl State {
     /// stands, in memory). Drops the cached list either way.
     pub(crate) fn record(&mut self, change: Change) -> bool {
         self.list_all = None;
+        self.login1_list_all = None;
         match self.store.append(&change, &self.table) {
             Ok(()) => true,
             Err(e) => {
@@ -139,6 +142,7 @@ impl Shared {
                 table,
                 store,
                 list_all: None,
+                login1_list_all: None,
                 hints: HashMap::new(),
             }),
             callers: Mutex::new(HashMap::new()),

@@ -163,7 +163,11 @@ impl Login1 {
                     Message::method_error(&msg, error)?.build(&(f.text,))?
                 }
             };
-            self.conn.send(&reply).await
+            let len = reply.data().len();
+            self.conn.send(&reply).await?;
+            drop(reply);
+            crate::alloc::after_big_reply(len);
+            Ok::<(), zbus::Error>(())
         };
         if let Err(e) = sent.await {
             tracing::warn!(error = %e, "could not reply to a login1 call");
@@ -683,26 +687,36 @@ impl Call<'_> {
         self.reply(&(xml,))
     }
 
+    /// ListSessions: root's reply body is marshalled once and kept until the table changes
+    /// (the agent's own ListSessions does the same); a user's is built from a scan.
     fn list_sessions(&self) -> Result<Message> {
-        let list: Vec<(String, u32, String, String, OwnedObjectPath)> = {
-            let state = self.shared().lock();
-            state
-                .table
-                .iter()
-                .filter(|(_, e)| authz::may_list(self.caller, e.record.uid))
-                .map(|(_, e)| {
-                    let r = &e.record;
-                    (
-                        r.id.clone(),
-                        r.uid,
-                        r.user.clone(),
-                        props::seat(r).0.to_owned(),
-                        opath(path::session(&r.id)),
-                    )
-                })
-                .collect()
+        let body = {
+            let mut state = self.shared().lock();
+            match (&state.login1_list_all, self.caller) {
+                (Some(body), 0) => body.clone(),
+                _ => {
+                    let list: Vec<_> = state
+                        .table
+                        .iter()
+                        .filter(|(_, e)| authz::may_list(self.caller, e.record.uid))
+                        .map(|(_, e)| list_row(&e.record))
+                        .collect();
+                    let ctxt =
+                        zbus::zvariant::serialized::Context::new_dbus(zbus::zvariant::NATIVE_ENDIAN, 0);
+                    let data = zbus::zvariant::to_bytes(ctxt, &list).map_err(zbus::Error::from)?;
+                    let body = Arc::new(data.bytes().to_vec());
+                    if self.caller == 0 {
+                        state.login1_list_all = Some(body.clone());
+                    }
+                    body
+                }
+            }
         };
-        self.reply(&(list,))
+        // SAFETY: the bytes are zvariant's own marshalling of an `a(susso)` value, in the byte
+        // order zbus builds messages in (native), starting at an 8-aligned offset as a body does.
+        let reply =
+            unsafe { Message::method_reply(self.msg)?.build_raw_body(&body, "a(susso)", Vec::new())? };
+        Ok(reply)
     }
 
     fn list_users(&self) -> Result<Message> {
@@ -888,6 +902,17 @@ impl Call<'_> {
             .detach();
         reply
     }
+}
+
+/// One `(susso)` row of ListSessions: id, uid, user, seat, object path.
+fn list_row(r: &SessionRecord) -> (&str, u32, &str, &'static str, OwnedObjectPath) {
+    (
+        &r.id,
+        r.uid,
+        &r.user,
+        props::seat(r).0,
+        opath(path::session(&r.id)),
+    )
 }
 
 fn session_name(object: Object) -> SessionName {
