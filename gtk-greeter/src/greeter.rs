@@ -388,7 +388,7 @@ impl Greeter {
         if !self.card.borrow().accepts_input() || self.login.borrow().is_some() {
             return;
         }
-        let user = self.user_entry.text();
+        let user = crate::conversation_view::visible_text(&self.user_entry);
         let remembered = self.remembered.borrow();
         let index = if self.settings.command.is_empty() {
             sessions::preselect(
@@ -421,7 +421,7 @@ impl Greeter {
     }
 
     fn start_login(self: &Rc<Self>) {
-        let user = self.user_entry.text().to_string();
+        let user = crate::conversation_view::visible_text(&self.user_entry).to_string();
         let user = user.trim();
         if user.is_empty() || user.chars().any(char::is_control) {
             self.user_entry.grab_focus();
@@ -511,7 +511,9 @@ impl Greeter {
 
     /// The user and the chosen session, for the next greeter.
     fn remember(&self, choice: &Choice) {
-        let user = self.user_entry.text().trim().to_owned();
+        let user = crate::conversation_view::visible_text(&self.user_entry)
+            .trim()
+            .to_owned();
         let g = &self.settings.config.greeter;
         let mut r = self.remembered.borrow_mut();
         if g.hide_user_names || !g.remember_last_user {

@@ -90,7 +90,11 @@ fn walk(widget: &gtk::Widget, depth: usize, focus: Option<&gtk::Widget>, out: &m
     } else if widget.is::<gtk::PasswordEntry>() {
         let _ = writeln!(out, "{pad}password-entry{flags}");
     } else if let Some(e) = widget.downcast_ref::<gtk::Entry>() {
-        let _ = writeln!(out, "{pad}entry{flags}: {}", e.text());
+        let _ = writeln!(
+            out,
+            "{pad}entry{flags}: {}",
+            crate::conversation_view::visible_text(e)
+        );
     } else if let Some(b) = widget.downcast_ref::<gtk::Button>() {
         let _ = writeln!(out, "{pad}button{flags}: {}", b.label().unwrap_or_default());
     } else if widget.is::<gtk::ListBoxRow>() {
