@@ -76,7 +76,10 @@ pub struct LockScreen {
     /// X11: the window holding the keyboard and pointer grab, if any.
     grabbed: RefCell<Option<gtk::Window>>,
     /// The window of the current set that has painted its first frame (the card's, the first).
-    painted: RefCell<Option<gtk::Window>>,
+    /// Weak: a strong reference outlived the window's `destroy`, and its last unref then ran
+    /// inside the next lock's first paint, where finalizing it crashed GTK (SIGSEGV in
+    /// g_type_check_instance_cast, the third lock of `bench/run-lock-grab.sh`).
+    painted: glib::WeakRef<gtk::Window>,
     /// X11: a quick grab retry is scheduled.
     retry_pending: Cell<bool>,
     /// X11: since when a grab has been wanted and not had.
@@ -85,6 +88,10 @@ pub struct LockScreen {
     grab_warning: gtk::Label,
     /// The widget that had the focus when the window set was last replaced (see `cover`).
     refocus: RefCell<Option<gtk::Widget>>,
+    /// Windows built ahead of the next lock, not shown (see `prepare`).
+    prepared: RefCell<Vec<(gdk::Monitor, gtk::Window)>>,
+    /// When the current lock began: the steps to covered and grabbed are logged against it.
+    since: Cell<Option<Instant>>,
 }
 
 impl LockScreen {
@@ -132,10 +139,12 @@ impl LockScreen {
             on_held: RefCell::new(None),
             grabbed: RefCell::new(None),
             retry_pending: Cell::new(false),
-            painted: RefCell::new(None),
+            painted: glib::WeakRef::new(),
             grab_wanted: Cell::new(None),
             grab_warning,
             refocus: RefCell::new(None),
+            prepared: RefCell::new(Vec::new()),
+            since: Cell::new(None),
         });
         let weak = Rc::downgrade(&me);
         me.view.connect_submit(move || {
@@ -217,7 +226,7 @@ impl LockScreen {
     /// Tells [`LockScreen::connect_held`]'s callback once `window` has painted a frame from now
     /// on: grabbed is not covered until the lock screen is what the screen shows.
     fn held_once_painted(self: &Rc<Self>, window: &gtk::Window) {
-        if self.painted.borrow().as_ref() == Some(window) {
+        if self.painted.upgrade().as_ref() == Some(window) {
             self.held();
             return;
         }
@@ -243,6 +252,7 @@ impl LockScreen {
     }
 
     fn held(&self) {
+        self.step("covered and grabbed");
         if let Some(f) = self.on_held.borrow().as_ref() {
             f();
         }
@@ -250,6 +260,7 @@ impl LockScreen {
 
     /// Covers the screens and starts asking for the password. Locking twice is harmless.
     pub fn lock(self: &Rc<Self>) {
+        self.since.set(Some(Instant::now()));
         if self.locked.replace(true) {
             // Asked again (the agent's Lock while already locked): say so again once held.
             if self.is_held() {
@@ -258,10 +269,12 @@ impl LockScreen {
             return;
         }
         self.cover();
+        self.step("windows presented");
         *self.card.borrow_mut() = Card::default();
         self.start_worker();
         self.refresh(false);
         self.keep_holding();
+        self.step("worker started");
         let x11 = gdk::Display::default().is_some_and(|d| x11_hold::is_x11(&d));
         if !x11 {
             if let Some(first) = self.windows.borrow().first().map(|(_, w)| w.clone()) {
@@ -306,7 +319,7 @@ impl LockScreen {
         let first_for_paint = first.clone();
         match x11_hold::grab(&first) {
             Ok(()) => {
-                tracing::debug!("keyboard and pointer grabbed");
+                self.step("keyboard and pointer grabbed");
                 *self.grabbed.borrow_mut() = Some(first);
                 self.grab_wanted.set(None);
                 self.grab_warning.set_visible(false);
@@ -315,6 +328,7 @@ impl LockScreen {
             }
             Err(e) => {
                 tracing::trace!(error = ?e, "no grab yet");
+                self.step("grab refused");
                 // Most refusals last a moment (the window manager is still mapping the window):
                 // try again soon rather than at the next round.
                 if !self.retry_pending.replace(true) {
@@ -355,9 +369,16 @@ impl LockScreen {
     }
 
     /// One window per monitor, opaque and full screen, mapped at once. When the monitors change,
-    /// a whole new set is mapped before the old one goes, so nothing shows in between. Without a
-    /// window manager nothing places or sizes windows and every new one sits at the origin, so
-    /// the first window is as large as all monitors together.
+    /// the window of every monitor still there stays as it is (the card's window above all: the
+    /// field, its text and the compositor's keyboard focus never move while the user types), new
+    /// monitors get new windows mapped before the windows of monitors gone are destroyed, and
+    /// the card moves only if its own monitor went. Without a window manager nothing places or
+    /// sizes windows and every new one sits at the origin, so the first window is as large as
+    /// all monitors together.
+    ///
+    /// Why not a whole new set each time (as before): under sway, with a 64 KiB message on the
+    /// card, the new card window's first frame (the compositor maps a Wayland window only then)
+    /// came long after the old one was destroyed; keys typed in between had no window to go to.
     fn cover(self: &Rc<Self>) {
         let Some(display) = gdk::Display::default() else {
             return;
@@ -374,6 +395,12 @@ impl LockScreen {
             let (width, height) = monitors.iter().map(|m| m.geometry()).fold((1, 1), |(w, h), g| {
                 (w.max(g.x() + g.width()), h.max(g.y() + g.height()))
             });
+            let mut have = std::mem::take(&mut *self.windows.borrow_mut());
+            if have.is_empty() {
+                // Locking: the windows built ahead (see `prepare`), if their monitors are still
+                // the same.
+                have = std::mem::take(&mut *self.prepared.borrow_mut());
+            }
             let fresh: Vec<(gdk::Monitor, gtk::Window)> = monitors
                 .iter()
                 .enumerate()
@@ -384,26 +411,50 @@ impl LockScreen {
                     } else {
                         (g.width(), g.height())
                     };
-                    (m.clone(), self.new_window(m, size))
+                    match have.iter().position(|(had, _)| had == m) {
+                        Some(at) => {
+                            let (m, w) = have.remove(at);
+                            w.set_default_size(size.0, size.1);
+                            (m, w)
+                        }
+                        None => (m.clone(), self.new_window(m, size)),
+                    }
                 })
                 .collect();
-            // The focused field (and what is typed in it) moves with the card: the widget is
-            // the same, only its window changes.
-            let mut focused = None;
+            // The card belongs on the first window. If it is elsewhere (its monitor went, or
+            // the first monitor is a new one), the focused field and what is typed in it move
+            // with it: the widget is the same, only its window changes.
             if let Some((_, first)) = fresh.first() {
-                if let Some(old) = self.panel.parent().and_then(|p| p.downcast::<gtk::Window>().ok()) {
-                    focused = GtkWindowExt::focus(&old);
-                    old.set_child(None::<&gtk::Widget>);
+                let parent = self.panel.parent().and_then(|p| p.downcast::<gtk::Window>().ok());
+                if parent.as_ref() != Some(first) {
+                    let mut focused = None;
+                    if let Some(old) = parent {
+                        focused = GtkWindowExt::focus(&old);
+                        old.set_child(None::<&gtk::Widget>);
+                    }
+                    first.set_child(Some(&self.panel));
+                    *self.refocus.borrow_mut() = focused;
                 }
-                first.set_child(Some(&self.panel));
             }
-            *self.refocus.borrow_mut() = focused;
             for (_, w) in &fresh {
-                w.present();
+                if !w.is_visible() {
+                    w.present();
+                }
             }
-            let old = std::mem::replace(&mut *self.windows.borrow_mut(), fresh);
-            for (_, w) in old {
+            *self.windows.borrow_mut() = fresh;
+            let gone = have;
+            // The grab went with its window; the reference goes here, not in a later callback.
+            let grabbed_gone = self
+                .grabbed
+                .borrow()
+                .as_ref()
+                .is_some_and(|g| gone.iter().any(|(_, w)| w == g));
+            for (_, w) in &gone {
+                w.set_child(None::<&gtk::Widget>);
                 w.destroy();
+            }
+            if grabbed_gone {
+                self.grabbed.borrow_mut().take();
             }
         }
         if let Some((_, first)) = self.windows.borrow().first() {
@@ -416,6 +467,49 @@ impl LockScreen {
         if self.locked.get() && x11_hold::is_x11(&display) {
             self.hold();
         }
+    }
+
+    /// Builds (realizes, does not show) the windows of the next lock ahead of it, so that a lock
+    /// only maps them: creating the windows, styling and measuring the card were about 5 ms of
+    /// the lock's time to covered (bench/lock-grab-results.md). The lock daemon calls this while
+    /// unlocked; `uncover` keeps the windows it hides for the next lock the same way.
+    pub fn prepare(self: &Rc<Self>) {
+        if self.locked.get() || !self.prepared.borrow().is_empty() {
+            return;
+        }
+        let Some(display) = gdk::Display::default() else {
+            return;
+        };
+        let monitors: Vec<gdk::Monitor> = (0..display.monitors().n_items())
+            .filter_map(|i| display.monitors().item(i))
+            .filter_map(|o| o.downcast::<gdk::Monitor>().ok())
+            .collect();
+        let (width, height) = monitors.iter().map(|m| m.geometry()).fold((1, 1), |(w, h), g| {
+            (w.max(g.x() + g.width()), h.max(g.y() + g.height()))
+        });
+        let set: Vec<(gdk::Monitor, gtk::Window)> = monitors
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let g = m.geometry();
+                let size = if i == 0 {
+                    (width, height)
+                } else {
+                    (g.width(), g.height())
+                };
+                (m.clone(), self.new_window(m, size))
+            })
+            .collect();
+        if let Some((_, first)) = set.first() {
+            if let Some(old) = self.panel.parent().and_then(|p| p.downcast::<gtk::Window>().ok()) {
+                old.set_child(None::<&gtk::Widget>);
+            }
+            first.set_child(Some(&self.panel));
+        }
+        for (_, w) in &set {
+            WidgetExt::realize(w);
+        }
+        *self.prepared.borrow_mut() = set;
     }
 
     /// Puts the keyboard focus back where the user was typing: the field that had it before the
@@ -486,7 +580,8 @@ impl LockScreen {
                     clock.disconnect(id);
                 }
                 if let (Some(l), Some(w)) = (weak.upgrade(), window.upgrade()) {
-                    *l.painted.borrow_mut() = Some(w);
+                    l.step("first frame painted");
+                    l.painted.set(Some(&w));
                 }
             });
             *handler.borrow_mut() = Some(id);
@@ -496,11 +591,27 @@ impl LockScreen {
         let weak = Rc::downgrade(self);
         w.connect_map(move |_| {
             if let Some(l) = weak.upgrade() {
+                l.step("window mapped");
                 l.restore_focus();
                 if l.locked.get() && x11_hold::is_x11(&gdk::Display::default().expect("a display")) {
                     l.hold();
                 }
             }
+        });
+        // X11: grab the moment the server has mapped the window (GDK's surface turns mapped on
+        // MapNotify), not at the next quick retry.
+        let weak = Rc::downgrade(self);
+        w.connect_realize(move |w| {
+            let Some(surface) = w.surface() else { return };
+            let weak = weak.clone();
+            surface.connect_mapped_notify(move |s| {
+                if let Some(l) = weak.upgrade() {
+                    if s.is_mapped() && l.locked.get() && x11_hold::is_x11(&s.display()) {
+                        l.step("surface mapped");
+                        l.hold();
+                    }
+                }
+            });
         });
         if probe::target().is_some() {
             let weak = Rc::downgrade(self);
@@ -520,10 +631,16 @@ impl LockScreen {
         }
         self.grab_wanted.set(None);
         self.grab_warning.set_visible(false);
-        for (_, w) in self.windows.borrow_mut().drain(..) {
+        // Hidden, not destroyed: the next lock shows the same windows again (see `prepare`).
+        let hidden: Vec<(gdk::Monitor, gtk::Window)> = self.windows.borrow_mut().drain(..).collect();
+        for (_, w) in &hidden {
+            w.set_visible(false);
+        }
+        for (_, w) in self.prepared.replace(hidden) {
             w.set_child(None::<&gtk::Widget>);
             w.destroy();
         }
+        self.painted.set(None);
         self.probe();
     }
 
@@ -592,6 +709,13 @@ impl LockScreen {
     fn refresh(&self, new_batch: bool) {
         self.view.render(&self.card.borrow(), new_batch);
         self.probe();
+    }
+
+    /// Logs a step of the current lock with the time since it began (debug level).
+    fn step(&self, what: &str) {
+        if let Some(since) = self.since.get() {
+            tracing::debug!(ms = since.elapsed().as_secs_f64() * 1000.0, "lock: {what}");
+        }
     }
 
     /// Writes the test probe (see `probe.rs`).
