@@ -84,10 +84,16 @@ pub async fn acquire(conn: &Connection, mode: Mode) -> Result<bool, String> {
         }
     }
     let name = zbus::names::WellKnownName::try_from(BUS_NAME).expect("valid name");
-    let reply = dbus
-        .request_name(name, RequestNameFlags::DoNotQueue.into())
-        .await
-        .map_err(|e| format!("requesting {BUS_NAME}: {e}"))?;
+    let reply = match dbus.request_name(name, RequestNameFlags::DoNotQueue.into()).await {
+        Ok(reply) => reply,
+        // The bus refused (no policy lets root own the name: vestibule-login1.conf not
+        // installed): `auto` runs without it, `on` cannot.
+        Err(e) if mode == Mode::Auto => {
+            tracing::warn!(error = %e, "not serving {BUS_NAME}: the bus refused the name");
+            return Ok(false);
+        }
+        Err(e) => return Err(format!("requesting {BUS_NAME}: {e}")),
+    };
     match reply {
         RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner => Ok(true),
         _ => {
