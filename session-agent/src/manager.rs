@@ -251,9 +251,10 @@ impl Agent {
     /// Sends `Lock(id)` to the session's lock screen and marks the session locked once the lock
     /// screen reports the screen covered and its input held (`ReportLocked`); replies then.
     /// Fails with NoLockScreen when no lock screen is registered, NotCovered when none reports
-    /// within `--lock-timeout-ms`; the session stays active then. (login1's `LockSession`
-    /// differs there: without a Vestibule lock screen it sends `Session.Lock` to the session's
-    /// own locker and succeeds; see [`crate::login1::dispatch`].)
+    /// within `--lock-timeout-ms`; the session stays active then.
+    // (Not in the doc comment, which zbus puts in the introspection XML: login1's LockSession
+    // differs here. Without a Vestibule lock screen it sends Session.Lock to the session's own
+    // locker and succeeds; see crate::login1::dispatch.)
     async fn lock_session(
         &self,
         #[zbus(header)] hdr: Header<'_>,
