@@ -116,6 +116,8 @@ fn forward(
 fn read_signal(m: &zbus::Message) -> Option<Incoming> {
     let header = m.header();
     let signal = Signal::from_member(header.member()?.as_str())?;
+    // The start of a lock's timeline (bench/run-lock-grab.sh reads it with VESTIBULE_LOG=debug).
+    tracing::debug!(?signal, "agent signal read");
     let body = m.body();
     let target = match signal {
         Signal::Removed => body
@@ -255,6 +257,8 @@ pub fn report_locked(link: Client, id: String) {
     std::thread::spawn(move || {
         if let Err(e) = link.report_locked(&id) {
             tracing::warn!(error = %e, "cannot tell the agent the screen is covered");
+        } else {
+            tracing::debug!("ReportLocked answered");
         }
     });
 }

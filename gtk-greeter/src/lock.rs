@@ -88,8 +88,6 @@ pub struct LockScreen {
     grab_warning: gtk::Label,
     /// The widget that had the focus when the window set was last replaced (see `cover`).
     refocus: RefCell<Option<gtk::Widget>>,
-    /// Windows built ahead of the next lock, not shown (see `prepare`).
-    prepared: RefCell<Vec<(gdk::Monitor, gtk::Window)>>,
     /// When the current lock began: the steps to covered and grabbed are logged against it.
     since: Cell<Option<Instant>>,
 }
@@ -143,7 +141,6 @@ impl LockScreen {
             grab_wanted: Cell::new(None),
             grab_warning,
             refocus: RefCell::new(None),
-            prepared: RefCell::new(Vec::new()),
             since: Cell::new(None),
         });
         let weak = Rc::downgrade(&me);
@@ -396,11 +393,6 @@ impl LockScreen {
                 (w.max(g.x() + g.width()), h.max(g.y() + g.height()))
             });
             let mut have = std::mem::take(&mut *self.windows.borrow_mut());
-            if have.is_empty() {
-                // Locking: the windows built ahead (see `prepare`), if their monitors are still
-                // the same.
-                have = std::mem::take(&mut *self.prepared.borrow_mut());
-            }
             let fresh: Vec<(gdk::Monitor, gtk::Window)> = monitors
                 .iter()
                 .enumerate()
@@ -467,49 +459,6 @@ impl LockScreen {
         if self.locked.get() && x11_hold::is_x11(&display) {
             self.hold();
         }
-    }
-
-    /// Builds (realizes, does not show) the windows of the next lock ahead of it, so that a lock
-    /// only maps them: creating the windows, styling and measuring the card were about 5 ms of
-    /// the lock's time to covered (bench/lock-grab-results.md). The lock daemon calls this while
-    /// unlocked; `uncover` keeps the windows it hides for the next lock the same way.
-    pub fn prepare(self: &Rc<Self>) {
-        if self.locked.get() || !self.prepared.borrow().is_empty() {
-            return;
-        }
-        let Some(display) = gdk::Display::default() else {
-            return;
-        };
-        let monitors: Vec<gdk::Monitor> = (0..display.monitors().n_items())
-            .filter_map(|i| display.monitors().item(i))
-            .filter_map(|o| o.downcast::<gdk::Monitor>().ok())
-            .collect();
-        let (width, height) = monitors.iter().map(|m| m.geometry()).fold((1, 1), |(w, h), g| {
-            (w.max(g.x() + g.width()), h.max(g.y() + g.height()))
-        });
-        let set: Vec<(gdk::Monitor, gtk::Window)> = monitors
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let g = m.geometry();
-                let size = if i == 0 {
-                    (width, height)
-                } else {
-                    (g.width(), g.height())
-                };
-                (m.clone(), self.new_window(m, size))
-            })
-            .collect();
-        if let Some((_, first)) = set.first() {
-            if let Some(old) = self.panel.parent().and_then(|p| p.downcast::<gtk::Window>().ok()) {
-                old.set_child(None::<&gtk::Widget>);
-            }
-            first.set_child(Some(&self.panel));
-        }
-        for (_, w) in &set {
-            WidgetExt::realize(w);
-        }
-        *self.prepared.borrow_mut() = set;
     }
 
     /// Puts the keyboard focus back where the user was typing: the field that had it before the
@@ -598,21 +547,6 @@ impl LockScreen {
                 }
             }
         });
-        // X11: grab the moment the server has mapped the window (GDK's surface turns mapped on
-        // MapNotify), not at the next quick retry.
-        let weak = Rc::downgrade(self);
-        w.connect_realize(move |w| {
-            let Some(surface) = w.surface() else { return };
-            let weak = weak.clone();
-            surface.connect_mapped_notify(move |s| {
-                if let Some(l) = weak.upgrade() {
-                    if s.is_mapped() && l.locked.get() && x11_hold::is_x11(&s.display()) {
-                        l.step("surface mapped");
-                        l.hold();
-                    }
-                }
-            });
-        });
         if probe::target().is_some() {
             let weak = Rc::downgrade(self);
             w.connect_focus_widget_notify(move |_| {
@@ -631,12 +565,7 @@ impl LockScreen {
         }
         self.grab_wanted.set(None);
         self.grab_warning.set_visible(false);
-        // Hidden, not destroyed: the next lock shows the same windows again (see `prepare`).
-        let hidden: Vec<(gdk::Monitor, gtk::Window)> = self.windows.borrow_mut().drain(..).collect();
-        for (_, w) in &hidden {
-            w.set_visible(false);
-        }
-        for (_, w) in self.prepared.replace(hidden) {
+        for (_, w) in self.windows.borrow_mut().drain(..) {
             w.set_child(None::<&gtk::Widget>);
             w.destroy();
         }

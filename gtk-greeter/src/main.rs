@@ -274,8 +274,6 @@ fn start_daemon(
     session: Option<String>,
     exit: Rc<RefCell<ExitCode>>,
 ) {
-    // The first lock only maps windows built now.
-    screen.prepare();
     let bus = bus.or_else(|| std::env::var(vestibule_agent::client::AGENT_BUS_ENV).ok());
     let events = agent_watch::watch(bus, session);
     let session: Rc<RefCell<Option<(String, vestibule_agent::client::Client)>>> = Rc::new(RefCell::new(None));
