@@ -219,6 +219,12 @@ fn another_user_is_refused_every_change_to_a_session_and_nothing_changes() {
     let agent = Login1Agent::start(&work);
     let (alice, _bob) = alice_and_bob(&work, &agent);
     let a = alice.id().to_owned();
+    // What alice's screen locker would act on: no Lock or Unlock may reach it.
+    let watch = Watch::signals(
+        &agent.bus.address,
+        "org.freedesktop.login1.Session",
+        Some(session_path(&a)),
+    );
     let out = run_clients(
         &work,
         &agent.bus,
@@ -255,7 +261,11 @@ fn another_user_is_refused_every_change_to_a_session_and_nothing_changes() {
     );
     assert!(out[6].stdout.contains("2 sessions listed."), "{}", out[6].stdout);
     assert_eq!(agent.client().list().unwrap().len(), 2);
-    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        watch.next(Duration::from_millis(300)),
+        None,
+        "bob's calls made login1 signal alice's session"
+    );
     assert_eq!(
         work.read("alice.signals"),
         "",
