@@ -53,6 +53,9 @@ for tool in cargo dbus-daemon; do
     command -v "$tool" >/dev/null || die "'$tool' not found in PATH"
 done
 
+# The commit measured, taken before the build (the tree may move on during a long run).
+MEASURED=$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- session-agent 2>/dev/null \
+    || echo ' (session-agent with uncommitted changes)')
 log "cargo build --release -p vestibule-agent --bins --example agent_bench --example elogind_bench"
 cargo build --release --locked -p vestibule-agent --bins --example agent_bench \
     --example elogind_bench >&2 || die "build failed"
@@ -206,7 +209,7 @@ elogind_section() {
 REPORT=$(cat <<EOF
 ## Session agent with ${SESSIONS} sessions (bench/run-agent.sh)
 
-Run $(date -u '+%Y-%m-%d %H:%M UTC') at commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- session-agent 2>/dev/null || echo ' (session-agent with uncommitted changes)'), ${ELAPSED} s for the client; load average (1, 5, 15 min)
+Run $(date -u '+%Y-%m-%d %H:%M UTC') at commit ${MEASURED} (taken before the build), ${ELAPSED} s for the client; load average (1, 5, 15 min)
 ${LOAD_START} at its start, ${LOAD_END} at its end (the machine is shared: other builds and tests
 compete for its cores).
 
