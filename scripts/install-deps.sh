@@ -71,7 +71,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if ! command -v cargo >/dev/null; then
-	echo "install-deps.sh: cargo not found: Vestibule needs a Rust toolchain (1.80 or newer, via rustup)" >&2
+	echo "install-deps.sh: cargo not found: Vestibule needs a Rust toolchain (1.85 or newer, via rustup)" >&2
 	exit 1
 fi
 [ -f /lib/security/pam_python.so ] || [ -f /lib/x86_64-linux-gnu/security/pam_python.so ] || {

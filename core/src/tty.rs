@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -127,14 +127,12 @@ pub fn redirect_stdio(path: &Path) -> Result<(), TtyError> {
 
 fn onto_stdio(tty: &File, path: &Path) -> Result<(), TtyError> {
     // Blocking again: the session's programs expect an ordinary terminal.
-    let flags =
-        nix::fcntl::fcntl(tty.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).map_err(call("F_GETFL", path))?;
+    let flags = nix::fcntl::fcntl(tty, nix::fcntl::FcntlArg::F_GETFL).map_err(call("F_GETFL", path))?;
     let flags = nix::fcntl::OFlag::from_bits_truncate(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
-    nix::fcntl::fcntl(tty.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))
-        .map_err(call("F_SETFL", path))?;
-    for fd in 0..=2 {
-        nix::unistd::dup2(tty.as_raw_fd(), fd).map_err(call("dup2", path))?;
-    }
+    nix::fcntl::fcntl(tty, nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(call("F_SETFL", path))?;
+    nix::unistd::dup2_stdin(tty).map_err(call("dup2", path))?;
+    nix::unistd::dup2_stdout(tty).map_err(call("dup2", path))?;
+    nix::unistd::dup2_stderr(tty).map_err(call("dup2", path))?;
     Ok(())
 }
 

@@ -646,7 +646,7 @@ impl Daemon {
 
     fn spawn(&self, kind: &str) -> Result<Worker, String> {
         let (ours, theirs) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
-        fcntl(theirs.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty())).map_err(|e| format!("fcntl: {e}"))?;
+        fcntl(&theirs, FcntlArg::F_SETFD(FdFlag::empty())).map_err(|e| format!("fcntl: {e}"))?;
         let mut cmd = Command::new(&self.opts.worker);
         cmd.arg(kind).arg("--fd").arg(theirs.as_raw_fd().to_string());
         if self.own || self.tty.is_none() && !std::io::stdin().is_terminal() {

@@ -2,7 +2,7 @@
 //! lives, and no descriptor of the daemon's own left on it.
 
 use std::io::IsTerminal;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use crate::config::Vt;
@@ -60,10 +60,12 @@ pub fn detach_stdio(tty: &Path) {
     if err {
         tracing::info!("logging stops here: standard error is the terminal, which is revoked (redirect it)");
     }
-    for (fd, on) in [(0, true), (1, out), (2, err)] {
-        if on {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
-        }
+    let _ = nix::unistd::dup2_stdin(&null);
+    if out {
+        let _ = nix::unistd::dup2_stdout(&null);
+    }
+    if err {
+        let _ = nix::unistd::dup2_stderr(&null);
     }
 }
 

@@ -200,7 +200,7 @@ fn max_tries<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 
 fn command<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let v = Vec::<String>::deserialize(d)?;
-    if v.first().map_or(true, |p| p.is_empty()) || v.iter().any(|a| a.contains('\0')) {
+    if v.first().is_none_or(|p| p.is_empty()) || v.iter().any(|a| a.contains('\0')) {
         return Err(serde::de::Error::custom(
             "exec must be a non-empty list: the program, then its arguments",
         ));

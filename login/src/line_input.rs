@@ -5,7 +5,7 @@
 //! for the next prompt when several lines are piped in at once.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, Termios};
 use vestibule_core::{ConvError, Secret, SecretError};
@@ -49,7 +49,7 @@ pub fn read_line(fd: impl AsFd) -> Result<Secret, ConvError> {
     let mut seen_any = false;
     let mut byte = [0u8; 1];
     let result = loop {
-        match nix::unistd::read(fd.as_raw_fd(), &mut byte) {
+        match nix::unistd::read(fd, &mut byte) {
             Ok(0) if !seen_any => break Err(ConvError::Cancelled),
             Ok(0) => break Ok(()),
             Ok(_) => {

@@ -486,7 +486,7 @@ impl Interface for Manager {
         msg: &'call Message,
         name: MemberName<'call>,
     ) -> DispatchResult<'call> {
-        let no_args = msg.body().signature().map_or(true, |s| s.is_empty());
+        let no_args = msg.body().signature().is_none_or(|s| s.is_empty());
         if name.as_str() == "ListSessions" && no_args {
             return DispatchResult::Async(Box::pin(list_raw(&self.agent.shared, connection, msg)));
         }

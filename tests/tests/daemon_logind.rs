@@ -92,7 +92,11 @@ fn with_logind_pam_systemd_registers_the_greeter_and_then_the_users_session_on_t
         ("Service", "vestibule-greeter"),
         ("Remote", "no"),
     ] {
-        assert_eq!(value(&shown, key), want, "{key} of the greeter's session:\n{shown}");
+        assert_eq!(
+            value(&shown, key),
+            want,
+            "{key} of the greeter's session:\n{shown}"
+        );
     }
     let greeter_uid = d.uid(GREETER_USER);
     assert_eq!(
@@ -126,7 +130,8 @@ fn with_logind_pam_systemd_registers_the_greeter_and_then_the_users_session_on_t
     assert_eq!(s.get("runtime"), format!("/run/user/{alice_uid}"), "{s:?}");
     assert_eq!(s.get("runtime_stat"), "alice 700", "{s:?}");
     assert!(
-        work.read("elogind.log").contains(&format!("New session {alice_id} of user alice"))
+        work.read("elogind.log")
+            .contains(&format!("New session {alice_id} of user alice"))
             || sessions(&d).iter().any(|(id, _)| id == &alice_id),
         "{}",
         work.read("elogind.log")
@@ -142,6 +147,9 @@ fn with_logind_pam_systemd_registers_the_greeter_and_then_the_users_session_on_t
         (!sessions(&d).iter().any(|(id, _)| id == &alice_id)).then_some(())
     });
     let next = value(&environ(g2.pid), "XDG_SESSION_ID").to_owned();
-    assert!(!next.is_empty() && next != greeter_id && next != alice_id, "{next:?}");
+    assert!(
+        !next.is_empty() && next != greeter_id && next != alice_id,
+        "{next:?}"
+    );
     assert_eq!(value(&show_session(&d, &next), "Class"), "greeter");
 }

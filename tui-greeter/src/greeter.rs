@@ -7,7 +7,7 @@
 //! (greetd's order), so nothing of the greeter stays on the terminal or in the session.
 
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
@@ -184,7 +184,7 @@ impl Loop<'_> {
             }
             if input.contains(PollFlags::POLLIN) {
                 let mut buf = [0u8; 256];
-                let read = nix::unistd::read(stdin.as_raw_fd(), &mut buf);
+                let read = nix::unistd::read(&stdin, &mut buf);
                 match read {
                     Ok(0) => return hung_up(),
                     Ok(n) => {
