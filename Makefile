@@ -44,6 +44,7 @@ COMPLETIONS := vestibuled vestibule-agent vestibule-login vestibule-tui vestibul
 # Installed paths written into the units and the D-Bus activation file (data/ names the
 # /usr/local defaults).
 SUBST := sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' \
+	-e 's|/usr/local/bin/|$(BINDIR)/|g' \
 	-e 's|/usr/libexec/vestibule/|$(LIBEXECDIR)/vestibule/|g' \
 	-e 's|file:/usr/share/doc/vestibule/|file:$(DOCDIR)/|g'
 

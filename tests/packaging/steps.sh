@@ -75,7 +75,8 @@ exec_start=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/vestibule-agent.servi
 echo "ExecStart=$exec_start"
 # RuntimeDirectory=vestibule, as systemd would create it for the unit.
 mkdir -p -m 0755 /run/vestibule
-$exec_start 2>/tmp/agent.log &
+# As systemd splits it: the locker command is one quoted argument.
+eval "$exec_start" 2>/tmp/agent.log &
 agent=$!
 i=0
 until dbus-send --system --print-reply --dest=org.freedesktop.DBus / \

@@ -213,6 +213,58 @@ fn make_install_lays_out_the_same_files_as_the_packages() {
     }
 }
 
+/// `make install PREFIX=/opt/vestibule`: every program the installed units and D-Bus activation
+/// file name is under that prefix and installed there, the agent's lock screen included (its
+/// built-in default is /usr/bin/vestibule-gtk, so the unit names it).
+#[test]
+fn make_install_with_another_prefix_points_the_units_at_that_prefix() {
+    let dest = tempfile::tempdir().unwrap();
+    let prefix = "/opt/vestibule";
+    let (ok, log) = run(dist_make()
+        .arg("install")
+        .arg(format!("DESTDIR={}", dest.path().display()))
+        .arg(format!("PREFIX={prefix}")));
+    assert!(ok, "make install failed:\n{log}");
+    let files = [
+        format!("{prefix}/lib/systemd/system/vestibule-agent.service"),
+        format!("{prefix}/lib/systemd/system/vestibuled@.service"),
+        format!("{prefix}/share/dbus-1/system-services/org.vestibule.SessionAgent1.service"),
+    ];
+    let mut named = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(dest.path().join(file.trim_start_matches('/')))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        for line in text.lines().filter(|l| l.starts_with("Exec")) {
+            for word in line.split(|c: char| c.is_whitespace() || c == '"' || c == '=') {
+                if word.starts_with('/')
+                    && word.contains("vestibule")
+                    && !word.starts_with("/run/")
+                    && !word.starts_with("/etc/")
+                {
+                    named.push((file.clone(), word.to_owned()));
+                }
+            }
+        }
+    }
+    assert!(
+        named
+            .iter()
+            .any(|(f, w)| f.ends_with("vestibule-agent.service")
+                && w == &format!("{prefix}/bin/vestibule-gtk")),
+        "the agent's unit does not name {prefix}/bin/vestibule-gtk as its lock screen: {named:?}"
+    );
+    for (file, word) in &named {
+        assert!(
+            word.starts_with(&format!("{prefix}/")),
+            "{file} names {word}, outside {prefix}"
+        );
+        assert!(
+            dest.path().join(word.trim_start_matches('/')).is_file(),
+            "{file} names {word}, which make install did not install"
+        );
+    }
+}
+
 /// The transcript of steps.sh, by step.
 fn steps(transcript: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -303,7 +355,8 @@ fn installed_packages_work_from_the_installed_files_and_purge_cleanly() {
     // The agent, started as its unit starts it, on a bus with the installed policy.
     expect(
         "agent",
-        "ExecStart=/usr/sbin/vestibule-agent --state /run/vestibule/sessions.json",
+        "ExecStart=/usr/sbin/vestibule-agent --state /run/vestibule/sessions.json \
+         --locker-command \"/usr/bin/vestibule-gtk --lock-daemon --session {id}\"",
     );
     expect("agent", "agent owns org.vestibule.SessionAgent1");
     let agent = step("agent");
