@@ -164,10 +164,7 @@ impl Client {
 /// of the expected signature (which then reports the mismatch).
 pub fn decode_list(reply: &zbus::Message) -> Result<Vec<WireSession>, CallError> {
     let body = reply.body();
-    if body
-        .signature()
-        .is_some_and(|s| s.as_str() == wire::LIST_SIGNATURE)
-    {
+    if *body.signature() == wire::LIST_SIGNATURE {
         let data = body.data();
         let order = match data.context().endian() {
             zbus::zvariant::Endian::Little => wire::Order::Little,

@@ -4,7 +4,7 @@
 //! `org.vestibule.SessionAgent1.Error.NoSuchSession`, `…NoLockScreen`, `…NotCovered`, and
 //! `org.freedesktop.DBus.Error.Failed` when the agent could not do what was allowed.
 
-use zbus::message::Header;
+use zbus::message::{Header, Message};
 use zbus::names::ErrorName;
 use zbus::DBusError;
 
@@ -28,12 +28,9 @@ pub enum AgentError {
 }
 
 impl DBusError for AgentError {
-    // `Builder::error` is what zbus's own DBusError derive uses: the trait hands us the call's
-    // header, not the message `Message::method_error` wants.
-    #[allow(deprecated)]
     fn create_reply(&self, call: &Header<'_>) -> zbus::Result<zbus::message::Message> {
         let desc = self.description().unwrap_or_default().to_owned();
-        zbus::message::Builder::error(call, self.name())?.build(&(desc,))
+        Message::error(call, self.name())?.build(&(desc,))
     }
 
     fn name(&self) -> ErrorName<'_> {

@@ -159,10 +159,12 @@ fn run(args: Args) -> Result<(), String> {
         }
         .map_err(|e| format!("bus address {where_}: {e}"))?;
         let conn = builder
-            .name(BUS_NAME)
-            .and_then(|b| b.serve_at(OBJECT_PATH, Manager::new(shared.clone())))
+            .serve_at(OBJECT_PATH, Manager::new(shared.clone()))
             .map_err(|e| format!("setting up {BUS_NAME}: {e}"))?
             .build()
+            .await
+            .map_err(|e| format!("connecting to {where_} as {BUS_NAME}: {e}"))?;
+        take_name(&conn)
             .await
             .map_err(|e| format!("connecting to {where_} as {BUS_NAME}: {e}"))?;
         tracing::info!(bus = where_, name = BUS_NAME, "serving");
@@ -230,6 +232,23 @@ fn run(args: Args) -> Result<(), String> {
         let all = futures_lite::future::or(futures_lite::future::or(watch, disconnected), forget);
         futures_lite::future::or(all, login1).await
     }))
+}
+
+/// Requests the agent's name with DoNotQueue and fails unless the agent is now its primary owner:
+/// a second agent must exit while the first holds it, not wait in the bus's queue. (zbus 5's
+/// `connection::Builder::name` neither sets DoNotQueue nor fails on `Exists`/`InQueue`.)
+async fn take_name(conn: &zbus::Connection) -> Result<(), String> {
+    use zbus::fdo::{RequestNameFlags, RequestNameReply};
+    let reply = conn
+        .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
+        .await
+        .map_err(|e| e.to_string())?;
+    match reply {
+        RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner => Ok(()),
+        RequestNameReply::Exists | RequestNameReply::InQueue => {
+            Err(format!("{BUS_NAME} is already owned (is another agent running?)"))
+        }
+    }
 }
 
 /// Connects a second time and takes `org.freedesktop.login1` on that connection if `--login1`

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use vestibule_core::record::{SessionClass, SessionState};
 use zbus::message::{Flags, Header, Message};
 use zbus::names::{InterfaceName, MemberName};
-use zbus::object_server::{DispatchResult, Interface, SignalContext};
+use zbus::object_server::{DispatchResult, Interface, SignalEmitter};
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 use zbus::{Connection, DBusError, ObjectServer};
 
@@ -388,19 +388,19 @@ impl Agent {
 
     /// A session was registered.
     #[zbus(signal)]
-    async fn session_new(ctxt: &SignalContext<'_>, id: &str, path: ObjectPath<'_>) -> zbus::Result<()>;
+    async fn session_new(ctxt: &SignalEmitter<'_>, id: &str, path: ObjectPath<'_>) -> zbus::Result<()>;
 
     /// A session was closed or unregistered.
     #[zbus(signal)]
-    async fn session_removed(ctxt: &SignalContext<'_>, id: &str, path: ObjectPath<'_>) -> zbus::Result<()>;
+    async fn session_removed(ctxt: &SignalEmitter<'_>, id: &str, path: ObjectPath<'_>) -> zbus::Result<()>;
 
     /// The session should lock its screen.
     #[zbus(signal)]
-    async fn lock(ctxt: &SignalContext<'_>, id: &str) -> zbus::Result<()>;
+    async fn lock(ctxt: &SignalEmitter<'_>, id: &str) -> zbus::Result<()>;
 
     /// The session was unlocked.
     #[zbus(signal)]
-    async fn unlock(ctxt: &SignalContext<'_>, id: &str) -> zbus::Result<()>;
+    async fn unlock(ctxt: &SignalEmitter<'_>, id: &str) -> zbus::Result<()>;
 }
 
 /// What is served at `/org/vestibule/SessionAgent1`: the [`Agent`] interface as the macro builds
@@ -424,8 +424,8 @@ impl Manager {
     }
 }
 
-type Boxed<'t, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 't>>;
-
+// zbus 5's `Interface` is an `async_trait`; the attribute boxes these futures as the trait wants.
+#[zbus::export::async_trait::async_trait]
 impl Interface for Manager {
     fn name() -> InterfaceName<'static> {
         <Agent as Interface>::name()
@@ -435,48 +435,54 @@ impl Interface for Manager {
         self.agent.spawn_tasks_for_methods()
     }
 
-    fn get<'a, 'b, 't>(&'a self, property_name: &'b str) -> Boxed<'t, Option<zbus::fdo::Result<OwnedValue>>>
-    where
-        'a: 't,
-        'b: 't,
-        Self: 't,
-    {
-        self.agent.get(property_name)
+    async fn get(
+        &self,
+        property_name: &str,
+        server: &ObjectServer,
+        connection: &Connection,
+        header: Option<&Header<'_>>,
+        emitter: &SignalEmitter<'_>,
+    ) -> Option<zbus::fdo::Result<OwnedValue>> {
+        self.agent
+            .get(property_name, server, connection, header, emitter)
+            .await
     }
 
-    fn get_all<'a, 't>(&'a self) -> Boxed<'t, zbus::fdo::Result<HashMap<String, OwnedValue>>>
-    where
-        'a: 't,
-        Self: 't,
-    {
-        self.agent.get_all()
+    async fn get_all(
+        &self,
+        server: &ObjectServer,
+        connection: &Connection,
+        header: Option<&Header<'_>>,
+        emitter: &SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<HashMap<String, OwnedValue>> {
+        self.agent.get_all(server, connection, header, emitter).await
     }
 
     fn set<'call>(
         &'call self,
         property_name: &'call str,
         value: &'call Value<'_>,
-        ctxt: &'call SignalContext<'_>,
+        server: &'call ObjectServer,
+        connection: &'call Connection,
+        header: Option<&'call Header<'_>>,
+        emitter: &'call SignalEmitter<'_>,
     ) -> DispatchResult<'call> {
-        self.agent.set(property_name, value, ctxt)
+        self.agent
+            .set(property_name, value, server, connection, header, emitter)
     }
 
-    fn set_mut<'a, 'b, 'c, 'd, 'e, 'f, 't>(
-        &'a mut self,
-        property_name: &'b str,
-        value: &'c Value<'d>,
-        ctxt: &'e SignalContext<'f>,
-    ) -> Boxed<'t, Option<zbus::fdo::Result<()>>>
-    where
-        'a: 't,
-        'b: 't,
-        'c: 't,
-        'd: 't,
-        'e: 't,
-        'f: 't,
-        Self: 't,
-    {
-        self.agent.set_mut(property_name, value, ctxt)
+    async fn set_mut(
+        &mut self,
+        property_name: &str,
+        value: &Value<'_>,
+        server: &ObjectServer,
+        connection: &Connection,
+        header: Option<&Header<'_>>,
+        emitter: &SignalEmitter<'_>,
+    ) -> Option<zbus::fdo::Result<()>> {
+        self.agent
+            .set_mut(property_name, value, server, connection, header, emitter)
+            .await
     }
 
     fn call<'call>(
@@ -486,7 +492,7 @@ impl Interface for Manager {
         msg: &'call Message,
         name: MemberName<'call>,
     ) -> DispatchResult<'call> {
-        let no_args = msg.body().signature().is_none_or(|s| s.is_empty());
+        let no_args = *msg.body().signature() == zbus::zvariant::Signature::Unit;
         if name.as_str() == "ListSessions" && no_args {
             return DispatchResult::Async(Box::pin(list_raw(&self.agent.shared, connection, msg)));
         }
@@ -522,7 +528,7 @@ async fn list_raw(shared: &Shared, conn: &Connection, msg: &Message) -> zbus::Re
     // SAFETY: `encode_list` writes a well-formed `a(ssussssuusst)` body in the byte order zbus
     // builds messages in (its native one), which the unit tests check against zvariant.
     let reply =
-        unsafe { Message::method_reply(msg)?.build_raw_body(&body, wire::LIST_SIGNATURE, Vec::new())? };
+        unsafe { Message::method_return(&hdr)?.build_raw_body(&body, wire::LIST_SIGNATURE, Vec::new())? };
     let len = body.len();
     drop(body);
     conn.send(&reply).await?;

@@ -22,9 +22,9 @@ use std::sync::Arc;
 use vestibule_core::record::{SessionRecord, SessionState};
 use zbus::fdo;
 use zbus::message::Header;
-use zbus::object_server::{Interface, SignalContext};
+use zbus::object_server::{Interface, SignalEmitter};
 use zbus::zvariant::{OwnedValue, Value};
-use zbus::Connection;
+use zbus::{Connection, ObjectServer};
 
 use crate::authz::{self, Action};
 use crate::error::{AgentError, Reply};
@@ -209,11 +209,14 @@ impl SessionProperties {
         &self,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
+        #[zbus(object_server)] server: &ObjectServer,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
         interface_name: &str,
         property_name: &str,
     ) -> Result<OwnedValue, AgentError> {
         let obj = self.checked(conn, &hdr, interface_name).await?;
-        match <SessionObject as Interface>::get(&obj, property_name).await {
+        match <SessionObject as Interface>::get(&obj, property_name, server, conn, Some(&hdr), &emitter).await
+        {
             Some(v) => Ok(v?),
             None => Err(fdo::Error::UnknownProperty(format!("no property {property_name}")).into()),
         }
@@ -224,10 +227,12 @@ impl SessionProperties {
         &self,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
+        #[zbus(object_server)] server: &ObjectServer,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
         interface_name: &str,
     ) -> Result<HashMap<String, OwnedValue>, AgentError> {
         let obj = self.checked(conn, &hdr, interface_name).await?;
-        Ok(<SessionObject as Interface>::get_all(&obj).await?)
+        Ok(<SessionObject as Interface>::get_all(&obj, server, conn, Some(&hdr), &emitter).await?)
     }
 
     /// Refused: every property is read-only.
@@ -244,7 +249,7 @@ impl SessionProperties {
     /// A property of the session changed (`State` and `Locked`).
     #[zbus(signal)]
     async fn properties_changed(
-        ctxt: &SignalContext<'_>,
+        ctxt: &SignalEmitter<'_>,
         interface_name: &str,
         changed_properties: &HashMap<&str, &Value<'_>>,
         invalidated_properties: &[&str],

@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn signature_is_a_flat_struct() {
-        assert_eq!(WireSession::signature().as_str(), "(ssussssuusst)");
+        assert_eq!(WireSession::SIGNATURE.to_string(), "(ssussssuusst)");
     }
 
     #[test]
@@ -315,7 +315,7 @@ mod tests {
                 assert_eq!(decode_list(&mine, order).unwrap(), wire, "n={n} {order:?}");
             }
         }
-        assert_eq!(<Vec<WireSession>>::signature().as_str(), LIST_SIGNATURE);
+        assert_eq!(<Vec<WireSession>>::SIGNATURE.to_string(), LIST_SIGNATURE);
     }
 
     #[test]

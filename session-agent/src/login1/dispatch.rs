@@ -160,7 +160,7 @@ impl Login1 {
                     let error = zbus::names::ErrorName::try_from(f.name.as_str()).unwrap_or_else(|_| {
                         zbus::names::ErrorName::from_static_str_unchecked("org.freedesktop.DBus.Error.Failed")
                     });
-                    Message::method_error(&msg, error)?.build(&(f.text,))?
+                    Message::error(&hdr, error)?.build(&(f.text,))?
                 }
             };
             let len = reply.data().len();
@@ -193,11 +193,14 @@ impl Login1 {
             ),
         })?;
         let body = msg.body();
-        let sig = body.signature().map(|s| s.to_string()).unwrap_or_default();
-        if sig != method.signature() {
+        // zbus 5 parses a body signature of several types as one structure, so "ssi" and "(ssi)"
+        // compare (and print, without the parentheses) alike: the bytes of both are the same.
+        let sig = body.signature();
+        if *sig != method.signature() {
             return Err(Fail::invalid(format!(
-                "{member} takes arguments of type '{}', not '{sig}'",
-                method.signature()
+                "{member} takes arguments of type '{}', not '{}'",
+                method.signature(),
+                sig.to_string_no_parens()
             )));
         }
         let caller = caller_uid(&self.shared, &self.conn, hdr).await?;
@@ -241,7 +244,7 @@ impl Call<'_> {
     where
         B: serde::Serialize + zbus::zvariant::DynamicType,
     {
-        Ok(Message::method_reply(self.msg)?.build(body)?)
+        Ok(Message::method_return(self.hdr)?.build(body)?)
     }
 
     fn done(&self) -> Result<Message> {
@@ -715,7 +718,7 @@ impl Call<'_> {
         // SAFETY: the bytes are zvariant's own marshalling of an `a(susso)` value, in the byte
         // order zbus builds messages in (native), starting at an 8-aligned offset as a body does.
         let reply =
-            unsafe { Message::method_reply(self.msg)?.build_raw_body(&body, "a(susso)", Vec::new())? };
+            unsafe { Message::method_return(self.hdr)?.build_raw_body(&body, "a(susso)", Vec::new())? };
         Ok(reply)
     }
 
