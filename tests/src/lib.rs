@@ -368,17 +368,24 @@ pub struct PrivateBus {
     pub address: String,
 }
 
+/// `WORK/bus.conf`, rendered from tests/fixtures/dbus/bus.conf.in (the system bus's default
+/// policy plus the shipped policies, included from data/ as they are).
+pub fn bus_config(work: &Work) -> PathBuf {
+    let template = tests_dir().join("fixtures/dbus/bus.conf.in");
+    let data = tests_dir().parent().unwrap().join("data");
+    let conf = fs::read_to_string(&template)
+        .unwrap()
+        .replace("@WORK@", work.path().to_str().unwrap())
+        .replace("@DATA@", data.to_str().unwrap());
+    let conf_path = work.path().join("bus.conf");
+    fs::write(&conf_path, conf).unwrap();
+    conf_path
+}
+
 impl PrivateBus {
     pub fn start(work: &Work) -> PrivateBus {
         require_root();
-        let template = tests_dir().join("fixtures/dbus/bus.conf.in");
-        let data = tests_dir().parent().unwrap().join("data");
-        let conf = fs::read_to_string(&template)
-            .unwrap()
-            .replace("@WORK@", work.path().to_str().unwrap())
-            .replace("@DATA@", data.to_str().unwrap());
-        let conf_path = work.path().join("bus.conf");
-        fs::write(&conf_path, conf).unwrap();
+        let conf_path = bus_config(work);
         let mut daemon = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", conf_path.display()))
             .args(["--nofork", "--nopidfile", "--print-address=1"])

@@ -65,14 +65,7 @@ pub struct SandboxBus {
 
 impl SandboxBus {
     pub fn start(work: &Work) -> SandboxBus {
-        let template = tests_dir().join("fixtures/dbus/bus.conf.in");
-        let data = tests_dir().parent().unwrap().join("data");
-        let conf = fs::read_to_string(&template)
-            .unwrap()
-            .replace("@WORK@", work.path().to_str().unwrap())
-            .replace("@DATA@", data.to_str().unwrap());
-        let conf_path = work.path().join("bus.conf");
-        fs::write(&conf_path, conf).unwrap();
+        let conf_path = crate::bus_config(work);
         let args = [
             "dbus-daemon".to_owned(),
             format!("--config-file={}", conf_path.display()),
