@@ -20,12 +20,14 @@ use vestibule_greeter::PamEvent;
 
 use crate::card::{Card, Phase};
 use crate::conversation_view::CardView;
-use crate::{bridge, clock, probe, x11_hold};
+use crate::{bridge, clock, probe, style, x11_hold};
 
 /// How often the lock windows are raised again and a missing grab retried while locked.
 const HOLD_INTERVAL: Duration = Duration::from_millis(100);
 /// How soon a refused grab is tried again.
 const GRAB_RETRY: Duration = Duration::from_millis(5);
+/// PAM's worker starts once the screen is covered and held, or after this long at the latest.
+const WORKER_AT_LATEST: Duration = Duration::from_millis(300);
 /// How long a grab is retried before the screen says it has none (i3lock tries for about as long).
 const GRAB_PATIENCE: Duration = Duration::from_secs(3);
 
@@ -57,6 +59,13 @@ fn scrolled_panel(column: &gtk::Box) -> gtk::ScrolledWindow {
     scroller
 }
 
+/// `monitor`'s geometry in X pixels (GDK's is in application pixels).
+fn x_geometry(monitor: &gdk::Monitor) -> (i32, i32, i32, i32) {
+    let g = monitor.geometry();
+    let s = monitor.scale_factor().max(1);
+    (g.x() * s, g.y() * s, g.width() * s, g.height() * s)
+}
+
 /// The lock screen (shown or not).
 pub struct LockScreen {
     app: gtk::Application,
@@ -82,6 +91,8 @@ pub struct LockScreen {
     painted: glib::WeakRef<gtk::Window>,
     /// X11: a quick grab retry is scheduled.
     retry_pending: Cell<bool>,
+    /// X11: a raise asked for by the server's "obscured" is scheduled.
+    raise_pending: Cell<bool>,
     /// X11: since when a grab has been wanted and not had.
     grab_wanted: Cell<Option<Instant>>,
     /// Shown when no grab could be had: input may reach other windows.
@@ -90,6 +101,8 @@ pub struct LockScreen {
     refocus: RefCell<Option<gtk::Widget>>,
     /// When the current lock began: the steps to covered and grabbed are logged against it.
     since: Cell<Option<Instant>>,
+    /// Counts the locks: a deferred start of PAM belongs to the lock it was made for.
+    generation: Cell<u64>,
 }
 
 impl LockScreen {
@@ -137,11 +150,13 @@ impl LockScreen {
             on_held: RefCell::new(None),
             grabbed: RefCell::new(None),
             retry_pending: Cell::new(false),
+            raise_pending: Cell::new(false),
             painted: glib::WeakRef::new(),
             grab_wanted: Cell::new(None),
             grab_warning,
             refocus: RefCell::new(None),
             since: Cell::new(None),
+            generation: Cell::new(0),
         });
         let weak = Rc::downgrade(&me);
         me.view.connect_submit(move || {
@@ -183,6 +198,14 @@ impl LockScreen {
                         }
                     }
                 });
+            });
+            // X11: another window mapped or raised over a lock window is put back under it at once
+            // (the rounds of `hold` are the fallback).
+            let weak = Rc::downgrade(&me);
+            x11_hold::watch_obscured(&display, move |xid| {
+                if let Some(l) = weak.upgrade() {
+                    l.obscured(xid);
+                }
             });
             if let Some(keyboard) = display.default_seat().and_then(|s| s.keyboard()) {
                 let weak = Rc::downgrade(&me);
@@ -248,11 +271,12 @@ impl LockScreen {
         window.queue_draw();
     }
 
-    fn held(&self) {
+    fn held(self: &Rc<Self>) {
         self.step("covered and grabbed");
         if let Some(f) = self.on_held.borrow().as_ref() {
             f();
         }
+        self.start_worker();
     }
 
     /// Covers the screens and starts asking for the password. Locking twice is harmless.
@@ -268,10 +292,22 @@ impl LockScreen {
         self.cover();
         self.step("windows presented");
         *self.card.borrow_mut() = Card::default();
-        self.start_worker();
+        self.card.borrow_mut().start(true);
         self.refresh(false);
         self.keep_holding();
-        self.step("worker started");
+        // PAM starts once the screen is covered and held (`held`), not before: its worker (a
+        // thread, and whatever the service's modules load) would compete with the first frame
+        // for the CPU. Should that never come (no grab to be had), it starts anyway.
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        let weak = Rc::downgrade(self);
+        glib::timeout_add_local_once(WORKER_AT_LATEST, move || {
+            if let Some(l) = weak.upgrade() {
+                if l.generation.get() == generation {
+                    l.start_worker();
+                }
+            }
+        });
         let x11 = gdk::Display::default().is_some_and(|d| x11_hold::is_x11(&d));
         if !x11 {
             if let Some(first) = self.windows.borrow().first().map(|(_, w)| w.clone()) {
@@ -354,6 +390,34 @@ impl LockScreen {
         }
     }
 
+    /// X11: the server says lock window `xid` is obscured. Unless only our own windows cover it
+    /// (monitors that overlap), raise the set again, from the main loop and at most once per
+    /// iteration (two clients raising each other must not spin).
+    fn obscured(self: &Rc<Self>, xid: std::ffi::c_ulong) {
+        if !self.locked.get() || self.raise_pending.get() {
+            return;
+        }
+        let ours = self
+            .windows
+            .borrow()
+            .iter()
+            .any(|(_, w)| x11_hold::xid(w) == Some(xid));
+        if !ours {
+            return;
+        }
+        self.raise_pending.set(true);
+        let weak = Rc::downgrade(self);
+        glib::idle_add_local_once(move || {
+            let Some(l) = weak.upgrade() else { return };
+            l.raise_pending.set(false);
+            let windows: Vec<gtk::Window> = l.windows.borrow().iter().map(|(_, w)| w.clone()).collect();
+            if l.locked.get() && x11_hold::covered_by_another(&windows) {
+                tracing::debug!("a window covers the lock screen: raised again");
+                x11_hold::raise(&windows);
+            }
+        });
+    }
+
     /// Someone else unlocked the session (root through the agent): stop asking, uncover.
     pub fn unlock_from_outside(&self) {
         if !self.locked.get() {
@@ -369,9 +433,9 @@ impl LockScreen {
     /// the window of every monitor still there stays as it is (the card's window above all: the
     /// field, its text and the compositor's keyboard focus never move while the user types), new
     /// monitors get new windows mapped before the windows of monitors gone are destroyed, and
-    /// the card moves only if its own monitor went. Without a window manager nothing places or
-    /// sizes windows and every new one sits at the origin, so the first window is as large as
-    /// all monitors together.
+    /// the card moves only if its own monitor went. On X11 each window is override-redirect and
+    /// placed over its own monitor here. Elsewhere, should nothing place or size windows, every
+    /// new one sits at the origin, so the first window is as large as all monitors together.
     ///
     /// Why not a whole new set each time (as before): under sway, with a 64 KiB message on the
     /// card, the new card window's first frame (the compositor maps a Wayland window only then)
@@ -388,6 +452,7 @@ impl LockScreen {
             let have = self.windows.borrow();
             have.len() == monitors.len() && have.iter().zip(&monitors).all(|((a, _), b)| a == b)
         };
+        let x11 = x11_hold::is_x11(&display);
         if !unchanged {
             let (width, height) = monitors.iter().map(|m| m.geometry()).fold((1, 1), |(w, h), g| {
                 (w.max(g.x() + g.width()), h.max(g.y() + g.height()))
@@ -398,7 +463,8 @@ impl LockScreen {
                 .enumerate()
                 .map(|(i, m)| {
                     let g = m.geometry();
-                    let size = if i == 0 {
+                    // X11: each window is placed over its own monitor (`x11_hold::place`).
+                    let size = if i == 0 && !x11 {
                         (width, height)
                     } else {
                         (g.width(), g.height())
@@ -433,6 +499,13 @@ impl LockScreen {
                     w.present();
                 }
             }
+            if x11 {
+                // Monitors kept may have moved or changed size; new windows were placed when
+                // realized.
+                for (m, w) in &fresh {
+                    x11_hold::place(w, x_geometry(m));
+                }
+            }
             *self.windows.borrow_mut() = fresh;
             let gone = have;
             // The grab went with its window; the reference goes here, not in a later callback.
@@ -456,7 +529,7 @@ impl LockScreen {
         self.probe();
         // The window set is in place now: grab at once (or start the quick retries) rather than
         // wait for a window's map or the next round of `hold`.
-        if self.locked.get() && x11_hold::is_x11(&display) {
+        if self.locked.get() && x11 {
             self.hold();
         }
     }
@@ -500,7 +573,19 @@ impl LockScreen {
         w.add_css_class("lock");
         w.set_decorated(false);
         w.set_default_size(width, height);
-        w.fullscreen_on_monitor(monitor);
+        let x11 = gdk::Display::default().is_some_and(|d| x11_hold::is_x11(&d));
+        if x11 {
+            // Override-redirect before it is mapped: the window manager never manages it (see
+            // x11_hold.rs), and it is placed over its monitor here instead of made full screen.
+            let monitor = monitor.clone();
+            w.connect_realize(move |w| {
+                if x11_hold::make_override_redirect(w, style::LOCK_BACKGROUND) {
+                    x11_hold::place(w, x_geometry(&monitor));
+                }
+            });
+        } else {
+            w.fullscreen_on_monitor(monitor);
+        }
         let weak = Rc::downgrade(self);
         w.connect_close_request(move |_| match weak.upgrade() {
             Some(l) if l.locked.get() => glib::Propagation::Stop,
@@ -522,6 +607,29 @@ impl LockScreen {
         let weak = Rc::downgrade(self);
         w.connect_map(move |w| {
             let Some(clock) = w.frame_clock() else { return };
+            // The first frame's phases, for the benchmark's breakdown (debug log only).
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                let phases: Rc<RefCell<Vec<glib::SignalHandlerId>>> = Rc::default();
+                let (l1, l2) = (weak.clone(), weak.clone());
+                let id1 = clock.connect_before_paint(move |_| {
+                    if let Some(l) = l1.upgrade() {
+                        l.step("first frame started");
+                    }
+                });
+                let id2 = clock.connect_layout(move |_| {
+                    if let Some(l) = l2.upgrade() {
+                        l.step("first frame laid out");
+                    }
+                });
+                phases.borrow_mut().extend([id1, id2]);
+                let all = phases.clone();
+                let id3 = clock.connect_after_paint(move |clock| {
+                    for id in all.borrow_mut().drain(..) {
+                        clock.disconnect(id);
+                    }
+                });
+                phases.borrow_mut().push(id3);
+            }
             let handler: Rc<RefCell<Option<glib::SignalHandlerId>>> = Rc::new(RefCell::new(None));
             let (mine, weak, window) = (handler.clone(), weak.clone(), w.downgrade());
             let id = clock.connect_after_paint(move |clock| {
@@ -537,12 +645,19 @@ impl LockScreen {
         });
         // Grab the moment the window is on screen, not at the next round of `hold`; and keep
         // the focus where the user types (mapping a window may move it).
+        // An override-redirect window is viewable as soon as the server has the map request, so
+        // the grab made here succeeds at once.
         let weak = Rc::downgrade(self);
-        w.connect_map(move |_| {
+        let monitor = monitor.clone();
+        w.connect_map(move |w| {
             if let Some(l) = weak.upgrade() {
                 l.step("window mapped");
+                if x11 {
+                    // GDK sized it to GTK's idea when presenting it: its monitor, again.
+                    x11_hold::place(w, x_geometry(&monitor));
+                }
                 l.restore_focus();
-                if l.locked.get() && x11_hold::is_x11(&gdk::Display::default().expect("a display")) {
+                if l.locked.get() && x11 {
                     l.hold();
                 }
             }
@@ -573,7 +688,13 @@ impl LockScreen {
         self.probe();
     }
 
+    /// Starts PAM for the current lock, unless it runs already or the screen is unlocked.
     fn start_worker(self: &Rc<Self>) {
+        if !self.locked.get() || self.worker.borrow().is_some() || self.card.borrow().phase != Phase::Working
+        {
+            return;
+        }
+        self.step("worker started");
         let (to_worker, from_ui) = mpsc::channel();
         let (to_ui, from_worker) = mpsc::channel();
         let _handle = unlock_worker::spawn(

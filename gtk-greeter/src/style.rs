@@ -2,6 +2,10 @@
 
 use std::path::Path;
 
+/// The lock windows' background in the built-in style (`window.lock` below), also the colour an
+/// X server paints them with before GTK's first frame.
+pub const LOCK_BACKGROUND: [u8; 3] = [0x0e, 0x12, 0x19];
+
 /// Dark, plain and opaque: the lock screen's background must hide everything under it.
 const BUILT_IN: &str = "
 window.vestibule { background-color: #1b2230; color: #e8ebf0; }

@@ -10,9 +10,19 @@
 //! one. Raising is `XRaiseWindow`, repeated while locked (GTK 4 reports no visibility changes), and
 //! the focus is taken back with `XSetInputFocus` when a window mapped later took it.
 //!
+//! The lock windows are override-redirect, as i3lock's and xscreensaver's are: the window
+//! manager never reparents, maps, places or decorates them, so the map is at once (no wait for
+//! the window manager to reparent and map a frame: until it had, XGrabKeyboard refused with
+//! GrabNotViewable and GDK held the first frame, ~20 ms under openbox), and no shortcut of the
+//! window manager's can move, iconify or restack them. What the window manager did for them is
+//! done here: each window is placed over its own monitor (`place`), raised above later windows
+//! (`raise`, also at once when the server says it is obscured: `watch_obscured`), and given the
+//! keyboard focus (`keep_focus`); its background pixel is the lock screen's colour, so that from
+//! the map on the server shows that colour, never the desktop, until GTK's first frame.
+//!
 //! Under Wayland none of this exists: the compositor owns input and stacking (see the README).
 
-use std::ffi::{c_int, c_uint, c_ulong, c_void};
+use std::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 
 use gtk::gdk;
 use gtk::glib::translate::ToGlibPtr;
@@ -25,6 +35,84 @@ const NONE: c_ulong = 0;
 const REVERT_TO_PARENT: c_int = 2;
 /// ButtonPressMask | ButtonReleaseMask | PointerMotionMask.
 const POINTER_EVENTS: c_uint = (1 << 2) | (1 << 3) | (1 << 6);
+const CW_BACK_PIXEL: c_ulong = 1 << 1;
+const CW_OVERRIDE_REDIRECT: c_ulong = 1 << 9;
+const VISIBILITY_CHANGE_MASK: c_long = 1 << 16;
+const VISIBILITY_NOTIFY: c_int = 15;
+const VISIBILITY_UNOBSCURED: c_int = 0;
+const IS_VIEWABLE: c_int = 2;
+
+/// Xlib's `XSetWindowAttributes` (X11/Xlib.h).
+#[repr(C)]
+#[derive(Default)]
+struct XSetWindowAttributes {
+    background_pixmap: c_ulong,
+    background_pixel: c_ulong,
+    border_pixmap: c_ulong,
+    border_pixel: c_ulong,
+    bit_gravity: c_int,
+    win_gravity: c_int,
+    backing_store: c_int,
+    backing_planes: c_ulong,
+    backing_pixel: c_ulong,
+    save_under: c_int,
+    event_mask: c_long,
+    do_not_propagate_mask: c_long,
+    override_redirect: c_int,
+    colormap: c_ulong,
+    cursor: c_ulong,
+}
+
+/// Xlib's `Visual`, the fields before and including the colour masks (only read through a
+/// pointer Xlib owns).
+#[repr(C)]
+struct Visual {
+    ext_data: *mut c_void,
+    visualid: c_ulong,
+    class: c_int,
+    red_mask: c_ulong,
+    green_mask: c_ulong,
+    blue_mask: c_ulong,
+}
+
+/// Xlib's `XWindowAttributes` (X11/Xlib.h).
+#[repr(C)]
+struct XWindowAttributes {
+    x: c_int,
+    y: c_int,
+    width: c_int,
+    height: c_int,
+    border_width: c_int,
+    depth: c_int,
+    visual: *mut Visual,
+    root: c_ulong,
+    class: c_int,
+    bit_gravity: c_int,
+    win_gravity: c_int,
+    backing_store: c_int,
+    backing_planes: c_ulong,
+    backing_pixel: c_ulong,
+    save_under: c_int,
+    colormap: c_ulong,
+    map_installed: c_int,
+    map_state: c_int,
+    all_event_masks: c_long,
+    your_event_mask: c_long,
+    do_not_propagate_mask: c_long,
+    override_redirect: c_int,
+    screen: *mut c_void,
+}
+
+/// Xlib's `XVisibilityEvent`, the start of every `XEvent` this file reads.
+#[repr(C)]
+struct XVisibilityEvent {
+    type_: c_int,
+    serial: c_ulong,
+    send_event: c_int,
+    display: *mut c_void,
+    window: c_ulong,
+    state: c_int,
+}
 
 #[link(name = "X11")]
 extern "C" {
@@ -58,6 +146,35 @@ extern "C" {
         revert_to_return: *mut c_int,
     ) -> c_int;
     fn XFlush(display: *mut c_void) -> c_int;
+    fn XChangeWindowAttributes(
+        display: *mut c_void,
+        window: c_ulong,
+        valuemask: c_ulong,
+        attributes: *mut XSetWindowAttributes,
+    ) -> c_int;
+    fn XGetWindowAttributes(
+        display: *mut c_void,
+        window: c_ulong,
+        attributes: *mut XWindowAttributes,
+    ) -> c_int;
+    fn XSelectInput(display: *mut c_void, window: c_ulong, event_mask: c_long) -> c_int;
+    fn XQueryTree(
+        display: *mut c_void,
+        window: c_ulong,
+        root_return: *mut c_ulong,
+        parent_return: *mut c_ulong,
+        children_return: *mut *mut c_ulong,
+        nchildren_return: *mut c_uint,
+    ) -> c_int;
+    fn XFree(data: *mut c_void) -> c_int;
+    fn XMoveResizeWindow(
+        display: *mut c_void,
+        window: c_ulong,
+        x: c_int,
+        y: c_int,
+        width: c_uint,
+        height: c_uint,
+    ) -> c_int;
 }
 
 // GDK's X11 backend, part of libgtk-4 (gdk4-x11's bindings are not packaged for this build).
@@ -130,6 +247,138 @@ pub fn is_x11(display: &gdk::Display) -> bool {
 /// a `GdkX11Surface`). A name GLib does not know (no X11 backend) is never matched.
 fn is_a(ty: gtk::glib::Type, name: &str) -> bool {
     gtk::glib::Type::from_name(name).is_some_and(|base| ty.is_a(base))
+}
+
+/// The X window id of `window`, if it is an X11 window that has been realized.
+pub fn xid(window: &gtk::Window) -> Option<c_ulong> {
+    x_window(window).map(|w| w.xid)
+}
+
+/// The pixel of the colour `rgb` in a TrueColor visual with these channel masks (GDK's visuals
+/// are); the bits outside the three masks (a 32-bit visual's alpha) are set: opaque.
+fn pixel(visual: &Visual, depth: c_int, [r, g, b]: [u8; 3]) -> c_ulong {
+    fn channel(value: u8, mask: c_ulong) -> c_ulong {
+        if mask == 0 {
+            return 0;
+        }
+        let shift = mask.trailing_zeros();
+        let max = mask >> shift;
+        ((c_ulong::from(value) * max + 127) / 255) << shift
+    }
+    let all: c_ulong = if depth >= 64 { !0 } else { (1 << depth) - 1 };
+    let colours = visual.red_mask | visual.green_mask | visual.blue_mask;
+    channel(r, visual.red_mask)
+        | channel(g, visual.green_mask)
+        | channel(b, visual.blue_mask)
+        | (all & !colours)
+}
+
+/// Makes `window` (realized, not mapped yet) override-redirect, with `background` as the
+/// colour the server paints it with until GTK has drawn a frame, and asks for its visibility
+/// changes (see [`watch_obscured`]). False if it is not an X11 window.
+pub fn make_override_redirect(window: &gtk::Window, background: [u8; 3]) -> bool {
+    let Some(w) = x_window(window) else {
+        return false;
+    };
+    // SAFETY: as in `grab`; `have` is written by Xlib (zeroed first: an integer and pointer
+    // struct for which all-zero is valid), its `visual` points into Xlib's own display data and
+    // is read only when not null; `set` lives across the call that reads it.
+    w.trapped(|xdisplay, xid| unsafe {
+        let mut set = XSetWindowAttributes {
+            override_redirect: 1,
+            ..Default::default()
+        };
+        let mut mask = CW_OVERRIDE_REDIRECT;
+        let mut have: XWindowAttributes = std::mem::zeroed();
+        if XGetWindowAttributes(xdisplay, xid, &mut have) != 0 && !have.visual.is_null() {
+            set.background_pixel = pixel(&*have.visual, have.depth, background);
+            mask |= CW_BACK_PIXEL;
+            XSelectInput(xdisplay, xid, have.your_event_mask | VISIBILITY_CHANGE_MASK);
+        }
+        XChangeWindowAttributes(xdisplay, xid, mask, &mut set);
+        XFlush(xdisplay);
+    });
+    true
+}
+
+/// Moves and sizes `window` to `(x, y, width, height)` in X pixels: its monitor, which a window
+/// manager would have given a managed full-screen window.
+pub fn place(window: &gtk::Window, (x, y, width, height): (i32, i32, i32, i32)) {
+    if let Some(w) = x_window(window) {
+        let (width, height) = (width.max(1) as c_uint, height.max(1) as c_uint);
+        // SAFETY: as in `grab`.
+        w.trapped(|xdisplay, xid| unsafe {
+            XMoveResizeWindow(xdisplay, xid, x, y, width, height);
+            XFlush(xdisplay);
+        });
+    }
+}
+
+/// Whether a viewable window that is not one of `ours` is stacked above the lowest of `ours`
+/// (which then does not cover everything it should).
+pub fn covered_by_another(ours: &[gtk::Window]) -> bool {
+    let mine: Vec<XWindow> = ours.iter().filter_map(x_window).collect();
+    let Some(first) = mine.first() else {
+        return false;
+    };
+    let ids: Vec<c_ulong> = mine.iter().map(|w| w.xid).collect();
+    // SAFETY: as in `grab`; the out-pointers point at live locals, and the children array Xlib
+    // returns is read within its length and freed once, with XFree, as Xlib documents.
+    first.trapped(|xdisplay, xid| unsafe {
+        let (mut root, mut parent, mut children, mut n): (c_ulong, c_ulong, *mut c_ulong, c_uint) =
+            (NONE, NONE, std::ptr::null_mut(), 0);
+        if XQueryTree(xdisplay, xid, &mut root, &mut parent, &mut children, &mut n) == 0 {
+            return false;
+        }
+        if !children.is_null() {
+            XFree(children.cast());
+        }
+        children = std::ptr::null_mut();
+        n = 0;
+        if XQueryTree(xdisplay, root, &mut root, &mut parent, &mut children, &mut n) == 0
+            || children.is_null()
+        {
+            return false;
+        }
+        // Bottom to top.
+        let stack = std::slice::from_raw_parts(children, n as usize).to_vec();
+        XFree(children.cast());
+        let Some(lowest) = stack.iter().position(|c| ids.contains(c)) else {
+            return false;
+        };
+        stack[lowest..].iter().filter(|c| !ids.contains(c)).any(|&c| {
+            let mut a: XWindowAttributes = std::mem::zeroed();
+            XGetWindowAttributes(xdisplay, c, &mut a) != 0 && a.map_state == IS_VIEWABLE
+        })
+    })
+}
+
+/// Calls `obscured` with the XID of any window of this display the X server reports as now
+/// (partly or fully) obscured: windows that asked for it, the lock windows
+/// ([`make_override_redirect`]). GDK hands every X event to its `xevent` signal first.
+pub fn watch_obscured(display: &gdk::Display, obscured: impl Fn(c_ulong) + 'static) {
+    if !is_x11(display) {
+        return;
+    }
+    display.connect_local("xevent", false, move |values| {
+        if let Some(event) = values.get(1).and_then(|v| v.get::<gtk::glib::Pointer>().ok()) {
+            let event = event as *const XVisibilityEvent;
+            // SAFETY: GDK's `xevent` passes a pointer to the XEvent being handled, valid for the
+            // signal's emission; every XEvent starts with its type, and a VisibilityNotify one is
+            // an XVisibilityEvent (the union is larger than it).
+            let seen = unsafe {
+                (!event.is_null() && (*event).type_ == VISIBILITY_NOTIFY)
+                    .then(|| ((*event).window, (*event).state))
+            };
+            if let Some((window, state)) = seen {
+                if state != VISIBILITY_UNOBSCURED {
+                    obscured(window);
+                }
+            }
+        }
+        // GDK handles the event as usual.
+        Some(false.to_value())
+    });
 }
 
 /// Grabs keyboard and pointer for `window` (events for the lock screen's own windows still go

@@ -594,6 +594,31 @@ fn under_a_window_manager_the_lock_screen_holds_keyboard_and_stacking() {
     l.wait_focus("password-entry");
     l.wait("input grabbed");
     assert_covered(&x, &work, "wm-locked");
+    // The lock window is override-redirect, and openbox neither reparented it into a frame nor
+    // moved or sized it: a child of the root window, exactly over the screen.
+    let ids = xdotool_out(&x, &["search", "--name", "^Locked$"]);
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids.len(), 1, "one lock window for the one monitor: {ids:?}");
+    let out = x
+        .client("xwininfo")
+        .args(["-all", "-id", ids[0]])
+        .output()
+        .expect("xwininfo");
+    let info = String::from_utf8_lossy(&out.stdout);
+    assert!(info.contains("Override Redirect State: yes"), "{info}");
+    let parent = info
+        .lines()
+        .find(|l| l.trim_start().starts_with("Parent window id:"))
+        .unwrap_or_default();
+    assert!(parent.contains("(the root window)"), "reparented: {info}");
+    for geometry in [
+        "Absolute upper-left X:  0\n",
+        "Absolute upper-left Y:  0\n",
+        "Width: 800\n",
+        "Height: 600\n",
+    ] {
+        assert!(info.contains(geometry), "{geometry:?}: {info}");
+    }
 
     // The window manager's Alt-Tab, the other application activated and raised: still covered.
     x.key("alt+Tab");
@@ -850,8 +875,12 @@ fn a_password_typed_right_after_a_64_kib_message_unlocks_20_runs_out_of_20() {
         assert!(shown.contains("Locked by root"), "run {run}: {shown}");
         std::thread::sleep(Duration::from_secs(3));
         let probe = fs::read_to_string(&l.probe).unwrap_or_default();
+        // Override-redirect (never made full screen by the window manager): placed by the lock
+        // screen itself over its monitor.
         assert!(
-            probe.contains("window visible=true classes=lock,background,fullscreen size=640x480\n"),
+            probe
+                .lines()
+                .any(|l| l.starts_with("window visible=true classes=lock,") && l.ends_with(" size=640x480")),
             "run {run}: the lock window is not its monitor's size: {}",
             probe.lines().take(5).collect::<Vec<_>>().join("\n")
         );
