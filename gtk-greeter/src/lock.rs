@@ -103,6 +103,8 @@ pub struct LockScreen {
     since: Cell<Option<Instant>>,
     /// Counts the locks: a deferred start of PAM belongs to the lock it was made for.
     generation: Cell<u64>,
+    /// X11: the lock windows made override-redirect with the lock colour as background (XIDs).
+    opaque: RefCell<Vec<std::ffi::c_ulong>>,
 }
 
 impl LockScreen {
@@ -157,6 +159,7 @@ impl LockScreen {
             refocus: RefCell::new(None),
             since: Cell::new(None),
             generation: Cell::new(0),
+            opaque: RefCell::new(Vec::new()),
         });
         let weak = Rc::downgrade(&me);
         me.view.connect_submit(move || {
@@ -357,7 +360,12 @@ impl LockScreen {
                 self.grab_wanted.set(None);
                 self.grab_warning.set_visible(false);
                 self.probe();
-                self.held_once_painted(&first_for_paint);
+                if self.covered_now(&windows) {
+                    self.step("covered by the lock colour");
+                    self.held();
+                } else {
+                    self.held_once_painted(&first_for_paint);
+                }
             }
             Err(e) => {
                 tracing::trace!(error = ?e, "no grab yet");
@@ -416,6 +424,21 @@ impl LockScreen {
                 x11_hold::raise(&windows);
             }
         });
+    }
+
+    /// X11: whether `windows` cover the screen now, before GTK has drawn them: every one is
+    /// mapped and opaque (override-redirect, its background pixel the lock colour, which the
+    /// server paints as it maps it: `x11_hold::make_override_redirect`), and no other client's
+    /// window is stacked above any of them (asked of the server, which has thereby also handled
+    /// every map and raise sent before). Otherwise covered means a frame painted
+    /// (`held_once_painted`).
+    fn covered_now(&self, windows: &[gtk::Window]) -> bool {
+        let opaque = self.opaque.borrow();
+        !windows.is_empty()
+            && windows
+                .iter()
+                .all(|w| w.is_mapped() && x11_hold::xid(w).is_some_and(|x| opaque.contains(&x)))
+            && !x11_hold::covered_by_another(windows)
     }
 
     /// Someone else unlocked the session (root through the agent): stop asking, uncover.
@@ -578,9 +601,13 @@ impl LockScreen {
             // Override-redirect before it is mapped: the window manager never manages it (see
             // x11_hold.rs), and it is placed over its monitor here instead of made full screen.
             let monitor = monitor.clone();
+            let weak = Rc::downgrade(self);
             w.connect_realize(move |w| {
-                if x11_hold::make_override_redirect(w, style::LOCK_BACKGROUND) {
+                if let Some(opaque) = x11_hold::make_override_redirect(w, style::LOCK_BACKGROUND) {
                     x11_hold::place(w, x_geometry(&monitor));
+                    if let (true, Some(l), Some(xid)) = (opaque, weak.upgrade(), x11_hold::xid(w)) {
+                        l.opaque.borrow_mut().push(xid);
+                    }
                 }
             });
         } else {
@@ -643,10 +670,11 @@ impl LockScreen {
             });
             *handler.borrow_mut() = Some(id);
         });
-        // Grab the moment the window is on screen, not at the next round of `hold`; and keep
-        // the focus where the user types (mapping a window may move it).
-        // An override-redirect window is viewable as soon as the server has the map request, so
-        // the grab made here succeeds at once.
+        // Grab the moment the window is on screen, not at the next round of `hold` (a window
+        // mapped by `cover` is grabbed at its end, once the whole set is in place); and keep the
+        // focus where the user types (mapping a window may move it). An override-redirect
+        // window is viewable as soon as the server has the map request: the grab succeeds at
+        // once.
         let weak = Rc::downgrade(self);
         let monitor = monitor.clone();
         w.connect_map(move |w| {
@@ -684,6 +712,7 @@ impl LockScreen {
             w.set_child(None::<&gtk::Widget>);
             w.destroy();
         }
+        self.opaque.borrow_mut().clear();
         self.painted.set(None);
         self.probe();
     }

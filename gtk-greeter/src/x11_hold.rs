@@ -274,16 +274,15 @@ fn pixel(visual: &Visual, depth: c_int, [r, g, b]: [u8; 3]) -> c_ulong {
 }
 
 /// Makes `window` (realized, not mapped yet) override-redirect, with `background` as the
-/// colour the server paints it with until GTK has drawn a frame, and asks for its visibility
-/// changes (see [`watch_obscured`]). False if it is not an X11 window.
-pub fn make_override_redirect(window: &gtk::Window, background: [u8; 3]) -> bool {
-    let Some(w) = x_window(window) else {
-        return false;
-    };
+/// colour the server paints it with as it maps it, until GTK has drawn a frame, and asks for its
+/// visibility changes (see [`watch_obscured`]). None if it is not an X11 window; else whether the
+/// background could be set too (its visual read).
+pub fn make_override_redirect(window: &gtk::Window, background: [u8; 3]) -> Option<bool> {
+    let w = x_window(window)?;
     // SAFETY: as in `grab`; `have` is written by Xlib (zeroed first: an integer and pointer
     // struct for which all-zero is valid), its `visual` points into Xlib's own display data and
     // is read only when not null; `set` lives across the call that reads it.
-    w.trapped(|xdisplay, xid| unsafe {
+    Some(w.trapped(|xdisplay, xid| unsafe {
         let mut set = XSetWindowAttributes {
             override_redirect: 1,
             ..Default::default()
@@ -297,8 +296,8 @@ pub fn make_override_redirect(window: &gtk::Window, background: [u8; 3]) -> bool
         }
         XChangeWindowAttributes(xdisplay, xid, mask, &mut set);
         XFlush(xdisplay);
-    });
-    true
+        mask & CW_BACK_PIXEL != 0
+    }))
 }
 
 /// Moves and sizes `window` to `(x, y, width, height)` in X pixels: its monitor, which a window
