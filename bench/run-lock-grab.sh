@@ -167,7 +167,7 @@ def stats(xs):
 print("lock alone (the lock daemon's clock), %d runs, ms:" % len(runs))
 print("  Lock signal read -> covered and grabbed: %s" % stats([r["held_at"] - r["signal"] for r in runs]))
 print("  Lock signal read -> ReportLocked answered: %s" % stats([r["answered"] - r["signal"] for r in runs]))
-for step in ["window mapped", "keyboard and pointer grabbed", "covered by the lock colour", "windows presented",
+for step in ["window realized", "window made override-redirect", "window mapped", "keyboard and pointer grabbed", "covered by the lock colour", "windows presented",
              "first frame started", "first frame laid out", "first frame painted", "covered and grabbed"]:
     xs = [r[step] for r in runs if step in r]
     print("  lock() -> %s: %s (%d runs)" % (step, stats(xs), len(xs)))

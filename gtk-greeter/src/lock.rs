@@ -105,6 +105,8 @@ pub struct LockScreen {
     generation: Cell<u64>,
     /// X11: the lock windows made override-redirect with the lock colour as background (XIDs).
     opaque: RefCell<Vec<std::ffi::c_ulong>>,
+    /// X11: the keyboard focus before the lock, given back once unlocked.
+    saved_focus: Cell<Option<x11_hold::SavedFocus>>,
 }
 
 impl LockScreen {
@@ -160,6 +162,7 @@ impl LockScreen {
             since: Cell::new(None),
             generation: Cell::new(0),
             opaque: RefCell::new(Vec::new()),
+            saved_focus: Cell::new(None),
         });
         let weak = Rc::downgrade(&me);
         me.view.connect_submit(move || {
@@ -292,6 +295,8 @@ impl LockScreen {
             }
             return;
         }
+        self.saved_focus
+            .set(gdk::Display::default().and_then(|d| x11_hold::save_focus(&d)));
         self.cover();
         self.step("windows presented");
         *self.card.borrow_mut() = Card::default();
@@ -603,11 +608,17 @@ impl LockScreen {
             let monitor = monitor.clone();
             let weak = Rc::downgrade(self);
             w.connect_realize(move |w| {
+                if let Some(l) = weak.upgrade() {
+                    l.step("window realized");
+                }
                 if let Some(opaque) = x11_hold::make_override_redirect(w, style::LOCK_BACKGROUND) {
                     x11_hold::place(w, x_geometry(&monitor));
                     if let (true, Some(l), Some(xid)) = (opaque, weak.upgrade(), x11_hold::xid(w)) {
                         l.opaque.borrow_mut().push(xid);
                     }
+                }
+                if let Some(l) = weak.upgrade() {
+                    l.step("window made override-redirect");
                 }
             });
         } else {
@@ -708,6 +719,12 @@ impl LockScreen {
         }
         self.grab_wanted.set(None);
         self.grab_warning.set_visible(false);
+        // The focus goes back while the lock windows still exist: were it on one of them as it
+        // goes, the server would give it to the root window, and the window manager, seeing
+        // that, would focus a window of its own choosing (racing this).
+        if let (Some(saved), Some(display)) = (self.saved_focus.take(), gdk::Display::default()) {
+            x11_hold::restore_focus(&display, saved);
+        }
         for (_, w) in self.windows.borrow_mut().drain(..) {
             w.set_child(None::<&gtk::Widget>);
             w.destroy();

@@ -440,6 +440,60 @@ pub fn raise(windows: &[gtk::Window]) {
     }
 }
 
+/// The X keyboard focus as it was before the lock (a window, PointerRoot or None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavedFocus {
+    window: c_ulong,
+    revert_to: c_int,
+}
+
+/// Runs `f` on `display`'s Xlib connection with X errors trapped and ignored; None if it is not
+/// an X11 display.
+fn on_display<R>(display: &gdk::Display, f: impl FnOnce(*mut c_void) -> R) -> Option<R> {
+    if !is_x11(display) {
+        return None;
+    }
+    let d: *mut gdk::ffi::GdkDisplay = display.to_glib_none().0;
+    // SAFETY: `d` was just checked to be GDK's X11 display, which this function takes; GDK owns
+    // the Display it returns, alive as long as `display`.
+    let xdisplay = unsafe { gdk_x11_display_get_xdisplay(d) };
+    if xdisplay.is_null() {
+        return None;
+    }
+    // SAFETY: as in `XWindow::trapped`.
+    unsafe { gdk_x11_display_error_trap_push(d) };
+    let r = f(xdisplay);
+    // SAFETY: as in `XWindow::trapped`.
+    unsafe { gdk_x11_display_error_trap_pop_ignored(d) };
+    Some(r)
+}
+
+/// The keyboard focus now, to give back with [`restore_focus`] once unlocked: the window
+/// manager does not know the override-redirect lock windows, so nobody else would (the focus
+/// would fall back to the root window when they go, and keys to whatever is under the pointer).
+pub fn save_focus(display: &gdk::Display) -> Option<SavedFocus> {
+    let mut saved = SavedFocus {
+        window: NONE,
+        revert_to: REVERT_TO_PARENT,
+    };
+    // SAFETY: GDK's live X connection (`on_display`), on GTK's thread; both out-pointers point at
+    // live fields.
+    on_display(display, |xdisplay| unsafe {
+        XGetInputFocus(xdisplay, &mut saved.window, &mut saved.revert_to);
+    })?;
+    Some(saved)
+}
+
+/// Gives the focus back to where [`save_focus`] found it (a window gone or no longer viewable
+/// makes the request fail, which is ignored: the focus then stays with the root window).
+pub fn restore_focus(display: &gdk::Display, saved: SavedFocus) {
+    // SAFETY: as in `save_focus`; the request takes plain integers.
+    on_display(display, |xdisplay| unsafe {
+        XSetInputFocus(xdisplay, saved.window, saved.revert_to, CURRENT_TIME);
+        XFlush(xdisplay);
+    });
+}
+
 /// Gives `window` the X keyboard focus back if another window has it (one mapped after the lock,
 /// which the window manager focused): the grab still brings the keys to the lock screen, but GTK
 /// drops key events while another client's window has the focus. GDK's own idea of the focus

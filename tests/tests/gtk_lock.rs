@@ -651,6 +651,20 @@ fn under_a_window_manager_the_lock_screen_holds_keyboard_and_stacking() {
         uncovered_pixels(&x, &work, "wm-unlocked") > 0,
         "the desktop is back"
     );
+    // The window manager never knew the (override-redirect) lock window: the lock screen gives
+    // the keyboard focus back to the application that had it before the lock.
+    x.type_text("after-unlock");
+    x.key("Return");
+    let start = Instant::now();
+    while fs::read_to_string(&captured).unwrap_or_default() != "after-unlock" {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the application focused before the lock did not get the keys back: {:?}, focused {}",
+            fs::read_to_string(&captured),
+            xdotool_out(&x, &["getwindowfocus"])
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `dbus-send --type=signal` of the agent's `member` with `args`, as nobody or as root: anyone
