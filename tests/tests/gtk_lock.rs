@@ -667,6 +667,53 @@ fn under_a_window_manager_the_lock_screen_holds_keyboard_and_stacking() {
     }
 }
 
+/// Another client holds the keyboard when the lock starts (a menu left open, another locker):
+/// the lock screen covers the screen anyway, says on its card that it has no grab (after 3 s of
+/// retries), and takes the grab as soon as the other client lets go.
+#[test]
+fn a_keyboard_grab_held_by_another_client_is_said_on_screen_and_taken_once_released() {
+    let work = Work::new();
+    work.service_as("lock-unix", "vestibule-lock", &[]);
+    let mut x = Xvfb::start(800, 600);
+    x.backdrop("ff00ff");
+    let ready = work.path().join("other-grab");
+    let code = r#"
+import sys, time
+from Xlib import display, X
+d = display.Display(sys.argv[1])
+status = d.screen().root.grab_keyboard(True, X.GrabModeAsync, X.GrabModeAsync, X.CurrentTime)
+d.sync()
+open(sys.argv[2], "w").write(str(status))
+while True:
+    time.sleep(1)
+"#;
+    let grabber =
+        Reaped::spawn(
+            x.client("/usr/bin/python3")
+                .args(["-c", code, &x.display, ready.to_str().unwrap()]),
+        );
+    let start = Instant::now();
+    while fs::read_to_string(&ready).unwrap_or_default() != "0" {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the other client did not grab the keyboard"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut l = lock_as_alice(&work, &x, &[]);
+    let s = l.wait("Another program holds the keyboard or mouse");
+    assert!(s.contains("input not grabbed"), "{s}");
+    assert_covered(&x, &work, "other-grab-locked");
+    drop(grabber);
+    let s = l.wait("input grabbed");
+    assert!(
+        !s.contains("Another program holds"),
+        "the warning goes with the grab had: {s}"
+    );
+    assert_covered(&x, &work, "other-grab-released");
+    assert!(l.still_running(), "still locked");
+}
+
 /// `dbus-send --type=signal` of the agent's `member` with `args`, as nobody or as root: anyone
 /// on the bus trying to pass for the agent.
 fn forge_signal(bus: &PrivateBus, as_nobody: bool, member: &str, args: &[&str]) {
