@@ -91,8 +91,6 @@ pub struct LockScreen {
     painted: glib::WeakRef<gtk::Window>,
     /// X11: a quick grab retry is scheduled.
     retry_pending: Cell<bool>,
-    /// X11: a raise asked for by the server's "obscured" is scheduled.
-    raise_pending: Cell<bool>,
     /// X11: since when a grab has been wanted and not had.
     grab_wanted: Cell<Option<Instant>>,
     /// Shown when no grab could be had: input may reach other windows.
@@ -154,7 +152,6 @@ impl LockScreen {
             on_held: RefCell::new(None),
             grabbed: RefCell::new(None),
             retry_pending: Cell::new(false),
-            raise_pending: Cell::new(false),
             painted: glib::WeakRef::new(),
             grab_wanted: Cell::new(None),
             grab_warning,
@@ -204,14 +201,6 @@ impl LockScreen {
                         }
                     }
                 });
-            });
-            // X11: another window mapped or raised over a lock window is put back under it at once
-            // (the rounds of `hold` are the fallback).
-            let weak = Rc::downgrade(&me);
-            x11_hold::watch_obscured(&display, move |xid| {
-                if let Some(l) = weak.upgrade() {
-                    l.obscured(xid);
-                }
             });
             if let Some(keyboard) = display.default_seat().and_then(|s| s.keyboard()) {
                 let weak = Rc::downgrade(&me);
@@ -401,34 +390,6 @@ impl LockScreen {
                 }
             }
         }
-    }
-
-    /// X11: the server says lock window `xid` is obscured. Unless only our own windows cover it
-    /// (monitors that overlap), raise the set again, from the main loop and at most once per
-    /// iteration (two clients raising each other must not spin).
-    fn obscured(self: &Rc<Self>, xid: std::ffi::c_ulong) {
-        if !self.locked.get() || self.raise_pending.get() {
-            return;
-        }
-        let ours = self
-            .windows
-            .borrow()
-            .iter()
-            .any(|(_, w)| x11_hold::xid(w) == Some(xid));
-        if !ours {
-            return;
-        }
-        self.raise_pending.set(true);
-        let weak = Rc::downgrade(self);
-        glib::idle_add_local_once(move || {
-            let Some(l) = weak.upgrade() else { return };
-            l.raise_pending.set(false);
-            let windows: Vec<gtk::Window> = l.windows.borrow().iter().map(|(_, w)| w.clone()).collect();
-            if l.locked.get() && x11_hold::covered_by_another(&windows) {
-                tracing::debug!("a window covers the lock screen: raised again");
-                x11_hold::raise(&windows);
-            }
-        });
     }
 
     /// X11: whether `windows` cover the screen now, before GTK has drawn them: every one is

@@ -16,9 +16,10 @@
 //! GrabNotViewable and GDK held the first frame, ~20 ms under openbox), and no shortcut of the
 //! window manager's can move, iconify or restack them. What the window manager did for them is
 //! done here: each window is placed over its own monitor (`place`), raised above later windows
-//! (`raise`, also at once when the server says it is obscured: `watch_obscured`), and given the
-//! keyboard focus (`keep_focus`); its background pixel is the lock screen's colour, so that from
-//! the map on the server shows that colour, never the desktop, until GTK's first frame.
+//! (`raise`), given the keyboard focus (`keep_focus`) and, once unlocked, the focus goes back
+//! where it was (`save_focus`, `restore_focus`); its background pixel is the lock screen's
+//! colour, so that from the map on the server shows that colour, never the desktop, until GTK's
+//! first frame.
 //!
 //! Under Wayland none of this exists: the compositor owns input and stacking (see the README).
 
@@ -37,9 +38,6 @@ const REVERT_TO_PARENT: c_int = 2;
 const POINTER_EVENTS: c_uint = (1 << 2) | (1 << 3) | (1 << 6);
 const CW_BACK_PIXEL: c_ulong = 1 << 1;
 const CW_OVERRIDE_REDIRECT: c_ulong = 1 << 9;
-const VISIBILITY_CHANGE_MASK: c_long = 1 << 16;
-const VISIBILITY_NOTIFY: c_int = 15;
-const VISIBILITY_UNOBSCURED: c_int = 0;
 const IS_VIEWABLE: c_int = 2;
 
 /// Xlib's `XSetWindowAttributes` (X11/Xlib.h).
@@ -103,17 +101,6 @@ struct XWindowAttributes {
     screen: *mut c_void,
 }
 
-/// Xlib's `XVisibilityEvent`, the start of every `XEvent` this file reads.
-#[repr(C)]
-struct XVisibilityEvent {
-    type_: c_int,
-    serial: c_ulong,
-    send_event: c_int,
-    display: *mut c_void,
-    window: c_ulong,
-    state: c_int,
-}
-
 #[link(name = "X11")]
 extern "C" {
     fn XGrabKeyboard(
@@ -157,7 +144,6 @@ extern "C" {
         window: c_ulong,
         attributes: *mut XWindowAttributes,
     ) -> c_int;
-    fn XSelectInput(display: *mut c_void, window: c_ulong, event_mask: c_long) -> c_int;
     fn XQueryTree(
         display: *mut c_void,
         window: c_ulong,
@@ -274,9 +260,8 @@ fn pixel(visual: &Visual, depth: c_int, [r, g, b]: [u8; 3]) -> c_ulong {
 }
 
 /// Makes `window` (realized, not mapped yet) override-redirect, with `background` as the
-/// colour the server paints it with as it maps it, until GTK has drawn a frame, and asks for its
-/// visibility changes (see [`watch_obscured`]). None if it is not an X11 window; else whether the
-/// background could be set too (its visual read).
+/// colour the server paints it with as it maps it, until GTK has drawn a frame. None if it is not
+/// an X11 window; else whether the background could be set too (its visual read).
 pub fn make_override_redirect(window: &gtk::Window, background: [u8; 3]) -> Option<bool> {
     let w = x_window(window)?;
     // SAFETY: as in `grab`; `have` is written by Xlib (zeroed first: an integer and pointer
@@ -292,7 +277,6 @@ pub fn make_override_redirect(window: &gtk::Window, background: [u8; 3]) -> Opti
         if XGetWindowAttributes(xdisplay, xid, &mut have) != 0 && !have.visual.is_null() {
             set.background_pixel = pixel(&*have.visual, have.depth, background);
             mask |= CW_BACK_PIXEL;
-            XSelectInput(xdisplay, xid, have.your_event_mask | VISIBILITY_CHANGE_MASK);
         }
         XChangeWindowAttributes(xdisplay, xid, mask, &mut set);
         XFlush(xdisplay);
@@ -350,34 +334,6 @@ pub fn covered_by_another(ours: &[gtk::Window]) -> bool {
             XGetWindowAttributes(xdisplay, c, &mut a) != 0 && a.map_state == IS_VIEWABLE
         })
     })
-}
-
-/// Calls `obscured` with the XID of any window of this display the X server reports as now
-/// (partly or fully) obscured: windows that asked for it, the lock windows
-/// ([`make_override_redirect`]). GDK hands every X event to its `xevent` signal first.
-pub fn watch_obscured(display: &gdk::Display, obscured: impl Fn(c_ulong) + 'static) {
-    if !is_x11(display) {
-        return;
-    }
-    display.connect_local("xevent", false, move |values| {
-        if let Some(event) = values.get(1).and_then(|v| v.get::<gtk::glib::Pointer>().ok()) {
-            let event = event as *const XVisibilityEvent;
-            // SAFETY: GDK's `xevent` passes a pointer to the XEvent being handled, valid for the
-            // signal's emission; every XEvent starts with its type, and a VisibilityNotify one is
-            // an XVisibilityEvent (the union is larger than it).
-            let seen = unsafe {
-                (!event.is_null() && (*event).type_ == VISIBILITY_NOTIFY)
-                    .then(|| ((*event).window, (*event).state))
-            };
-            if let Some((window, state)) = seen {
-                if state != VISIBILITY_UNOBSCURED {
-                    obscured(window);
-                }
-            }
-        }
-        // GDK handles the event as usual.
-        Some(false.to_value())
-    });
 }
 
 /// Grabs keyboard and pointer for `window` (events for the lock screen's own windows still go
