@@ -34,7 +34,7 @@ use common::{idle_cpu, leader, mean, ms, pct, rss};
 const IDLE: Duration = Duration::from_secs(5);
 
 use vestibule_agent::client::{decode_list, Client, NewSession};
-use vestibule_agent::objects::SESSION_INTERFACE;
+use vestibule_agent::signals::SESSION_INTERFACE;
 use vestibule_agent::wire::WireSession;
 use vestibule_agent::{session_path, BUS_NAME, INTERFACE, OBJECT_PATH};
 use zbus::zvariant::OwnedValue;

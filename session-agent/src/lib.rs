@@ -6,18 +6,18 @@
 //! (the snapshot and journal). [`procfs`] and [`terminate`] look at and end processes, [`pam_close`] closes
 //! a PAM session whose supervisor is gone. [`state`] is what every interface shares, [`ops`] the
 //! operations they all call, [`signals`] what announces them, [`error`] what callers get back;
-//! [`manager`] is the agent's D-Bus interface, [`objects`] the per-session objects, [`login1`]
-//! logind's interface for existing clients, [`locker`] the sessions' lock screens, [`wire`] the D-Bus shape of a record, and [`client`] the calling side.
+//! [`agent1`] is the agent's own D-Bus API (its manager and per-session objects), [`login1`]
+//! logind's interface for existing clients, both served by hand through [`bus`]; [`locker`] the sessions' lock screens, [`wire`] the D-Bus shape of a record, and [`client`] the calling side.
 
+pub mod agent1;
 pub mod alloc;
 pub mod authz;
+pub mod bus;
 pub mod client;
 pub mod error;
 pub mod exits;
 pub mod locker;
 pub mod login1;
-pub mod manager;
-pub mod objects;
 pub mod ops;
 pub mod pam_close;
 pub mod persist;

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures_lite::StreamExt;
+use vestibule_agent::agent1::dispatch::Agent1;
 use vestibule_agent::exits::Exits;
 use vestibule_agent::login1;
-use vestibule_agent::manager::Manager;
 use vestibule_agent::ops;
 use vestibule_agent::persist::{self, Change};
 use vestibule_agent::state::{self, Settings, Shared};
-use vestibule_agent::{objects, BUS_NAME, OBJECT_PATH};
+use vestibule_agent::BUS_NAME;
 use vestibule_core::ConfigDir;
 
 #[derive(Parser, Debug)]
@@ -146,7 +146,6 @@ fn run(args: Args) -> Result<(), String> {
             lock_timeout: Duration::from_millis(args.lock_timeout_ms),
         },
         Exits::new().map_err(|e| e.to_string())?,
-        objects::unexport,
     );
     let interval = Duration::from_millis(args.watch_interval_ms.max(10));
     raise_open_file_limit();
@@ -158,21 +157,21 @@ fn run(args: Args) -> Result<(), String> {
             None => zbus::connection::Builder::system(),
         }
         .map_err(|e| format!("bus address {where_}: {e}"))?;
+        // No object server on it, ever: the agent's own dispatcher answers every call.
         let conn = builder
-            .serve_at(OBJECT_PATH, Manager::new(shared.clone()))
-            .map_err(|e| format!("setting up {BUS_NAME}: {e}"))?
             .build()
             .await
             .map_err(|e| format!("connecting to {where_} as {BUS_NAME}: {e}"))?;
+        // Served from before the name is ours, so no call to it can arrive unread (see bus::serve).
+        let calls = zbus::MessageStream::from(&conn);
+        let own = executor.spawn(Agent1::new(shared.clone(), conn.clone(), executor.clone()).serve(calls));
         take_name(&conn)
             .await
             .map_err(|e| format!("connecting to {where_} as {BUS_NAME}: {e}"))?;
         tracing::info!(bus = where_, name = BUS_NAME, "serving");
-        let login1 = serve_login1(&args, &shared, &conn, &executor).await?;
-        let ids = shared.ids();
-        for &n in &ids {
-            objects::export(&shared, &conn, n).await;
-        }
+        let login1 = serve_login1(&args, &shared, &conn, &executor)
+            .await?
+            .map(|(l, calls)| executor.spawn(l.serve(calls)));
         for (n, pid, start) in shared.supervisors() {
             shared.exits.watch(n, pid, start);
         }
@@ -225,12 +224,12 @@ fn run(args: Args) -> Result<(), String> {
         };
         let login1 = async {
             match login1 {
-                Some(l) => l.serve().await,
+                Some(l) => l.await,
                 None => std::future::pending().await,
             }
         };
         let all = futures_lite::future::or(futures_lite::future::or(watch, disconnected), forget);
-        futures_lite::future::or(all, login1).await
+        futures_lite::future::or(futures_lite::future::or(all, login1), own).await
     }))
 }
 
@@ -252,13 +251,14 @@ async fn take_name(conn: &zbus::Connection) -> Result<(), String> {
 }
 
 /// Connects a second time and takes `org.freedesktop.login1` on that connection if `--login1`
-/// says so: its signals then come from the name's owner, as clients expect.
+/// says so: its signals then come from the name's owner, as clients expect. Returns the
+/// dispatcher and the stream of calls, made before the name was requested (see `bus::serve`).
 async fn serve_login1(
     args: &Args,
     shared: &std::sync::Arc<Shared>,
     agent: &zbus::Connection,
     executor: &std::sync::Arc<async_executor::Executor<'static>>,
-) -> Result<Option<login1::dispatch::Login1>, String> {
+) -> Result<Option<(login1::dispatch::Login1, zbus::MessageStream)>, String> {
     if args.login1 == login1::Mode::Off {
         return Ok(None);
     }
@@ -273,17 +273,14 @@ async fn serve_login1(
         .build()
         .await
         .map_err(|e| format!("connecting to {where_} for {}: {e}", login1::BUS_NAME))?;
+    let calls = zbus::MessageStream::from(&conn);
     if !login1::acquire(&conn, args.login1).await? {
         return Ok(None);
     }
     tracing::info!(bus = where_, name = login1::BUS_NAME, "serving");
     let _ = shared.login1.set(conn.clone());
-    Ok(Some(login1::dispatch::Login1::new(
-        shared.clone(),
-        conn,
-        agent.clone(),
-        executor.clone(),
-    )))
+    let l = login1::dispatch::Login1::new(shared.clone(), conn, agent.clone(), executor.clone());
+    Ok(Some((l, calls)))
 }
 
 /// One pidfd per session's supervisor: raise the soft open-file limit to the hard one (systemd

@@ -203,7 +203,6 @@ pub async fn close(shared: &Arc<Shared>, conn: &Connection, n: u64) -> Reply<()>
         removed
     };
     if removed {
-        shared.unexport(conn, n).await;
         shared.lockers.forget(n);
         shared.exits.forget(n);
         signals::session_removed(shared, conn, n, entry.record.uid).await;

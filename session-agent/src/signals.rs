@@ -4,9 +4,8 @@
 //! `UserNew`, `UserRemoved` on the manager, `Lock` and `Unlock` on the session's object), sent on
 //! the connection that owns that name, so clients that match on its owner receive them.
 //!
-//! Sent as plain messages rather than through the `#[interface]` macro's signal functions (the
-//! interface still declares them, for introspection), so that [`crate::ops`] can announce what it
-//! did without importing the D-Bus interfaces that call it. A signal that cannot be sent is
+//! Sent as plain messages, so that [`crate::ops`] can announce what it did without importing the
+//! D-Bus interfaces that call it (their introspection declares them). A signal that cannot be sent is
 //! logged: the change it announces has been made and stands.
 
 use std::collections::HashMap;

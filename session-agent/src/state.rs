@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,11 +24,6 @@ use crate::login1::props::Hints;
 use crate::persist::{Change, Store};
 use crate::table::Table;
 use crate::wire;
-
-/// Removes a closed session's object from the agent's own object server. Handed in by the
-/// program (it is [`crate::objects::unexport`]) so that the operations, which the session objects
-/// call, need not import them.
-pub type Unexport = fn(Connection, u64) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// How the agent was started.
 #[derive(Debug, Clone)]
@@ -76,7 +70,6 @@ pub struct Shared {
     /// The supervisors' exits, as they happen.
     pub exits: Exits,
     pub(crate) settings: Settings,
-    unexport: Unexport,
     /// The connection that owns `org.freedesktop.login1`, once the agent serves it: logind's
     /// signals go out on it ([`crate::signals`]).
     pub login1: OnceLock<Connection>,
@@ -84,15 +77,11 @@ pub struct Shared {
     pub(crate) inhibitors: Mutex<Inhibitors>,
 }
 
-/// The table, where its changes go, and the marshalled `ListSessions` reply for root while the
-/// table has not changed since.
+/// The table, where its changes go, and login1's hints.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) table: Table,
     pub(crate) store: Store,
-    list_all: Option<Arc<Vec<u8>>>,
-    /// The marshalled login1 `ListSessions` reply for root, while the table has not changed.
-    pub(crate) login1_list_all: Option<Arc<Vec<u8>>>,
     /// login1's per-session hints (LockedHint, IdleHint), for sessions that have set one.
     pub(crate) hints: HashMap<u64, Hints>,
 }
@@ -103,10 +92,8 @@ const MAX_CALLERS: usize = 4096;
 
 impl State {
     /// Journals a change already made to the table; a failure is logged and reported (the change
-    /// stands, in memory). Drops the cached list either way.
+    /// stands, in memory).
     pub(crate) fn record(&mut self, change: Change) -> bool {
-        self.list_all = None;
-        self.login1_list_all = None;
         match self.store.append(&change, &self.table) {
             Ok(()) => true,
             Err(e) => {
@@ -130,34 +117,20 @@ impl State {
 
 impl Shared {
     /// The agent's state, from a table reloaded by [`Store::open`].
-    pub fn new(
-        table: Table,
-        store: Store,
-        settings: Settings,
-        exits: Exits,
-        unexport: Unexport,
-    ) -> Arc<Shared> {
+    pub fn new(table: Table, store: Store, settings: Settings, exits: Exits) -> Arc<Shared> {
         Arc::new(Shared {
             state: Mutex::new(State {
                 table,
                 store,
-                list_all: None,
-                login1_list_all: None,
                 hints: HashMap::new(),
             }),
             callers: Mutex::new(HashMap::new()),
             lockers: Lockers::new(settings.locker_command.clone(), settings.bus_address.clone()),
             exits,
             settings,
-            unexport,
             login1: OnceLock::new(),
             inhibitors: Mutex::new(Inhibitors::default()),
         })
-    }
-
-    /// Removes session `n`'s object from the agent's object server (see [`Unexport`]).
-    pub(crate) async fn unexport(&self, conn: &Connection, n: u64) {
-        (self.unexport)(conn.clone(), n).await
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -201,27 +174,17 @@ impl Shared {
         self.lock().table.iter().map(|(n, _)| n).collect()
     }
 
-    /// The marshalled `ListSessions` reply for `caller`: root's is cached until the table changes;
-    /// a user's (their own sessions) is built each time, from a scan of the table.
-    pub(crate) fn list_body(&self, caller: u32) -> Arc<Vec<u8>> {
-        let mut state = self.lock();
-        if caller != 0 {
-            let own = state
-                .table
-                .iter()
-                .filter(|(_, e)| authz::may_list(caller, e.record.uid))
-                .map(|(_, e)| &e.record);
-            return Arc::new(wire::encode_list(own, wire::Order::NATIVE));
-        }
-        if let Some(body) = &state.list_all {
-            return body.clone();
-        }
-        let body = Arc::new(wire::encode_list(
-            state.table.iter().map(|(_, e)| &e.record),
-            wire::Order::NATIVE,
-        ));
-        state.list_all = Some(body.clone());
-        body
+    /// The marshalled `ListSessions` reply for `caller` (all sessions for root, their own for a
+    /// user), written straight from the table: fast enough that nothing is cached, so the reply's
+    /// megabyte at 10,000 sessions is held only while it is sent.
+    pub(crate) fn list_body(&self, caller: u32) -> Vec<u8> {
+        let state = self.lock();
+        let rows = state
+            .table
+            .iter()
+            .filter(|(_, e)| authz::may_list(caller, e.record.uid))
+            .map(|(_, e)| &e.record);
+        wire::encode_list(rows, wire::Order::NATIVE)
     }
 }
 

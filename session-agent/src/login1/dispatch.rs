@@ -22,25 +22,27 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use async_executor::Executor;
-use futures_lite::StreamExt;
 use nix::sys::signal::Signal;
 use vestibule_core::record::{SessionRecord, SessionState};
-use zbus::message::{Flags, Header, Message, Type};
-use zbus::zvariant::{Fd, ObjectPath, OwnedObjectPath, Value};
+use zbus::message::{Header, Message};
+use zbus::zvariant::{Fd, ObjectPath, OwnedObjectPath};
 use zbus::{Connection, DBusError, MessageStream};
 
 use super::inhibit::{self, Mode as InhibitMode};
 use super::introspect::{self, Of};
 use super::path::{self, SessionName, UserName};
 use super::props::{self, Clock, Hints, Props, UserView};
-use super::router::{self, Method, Miss, Node, Object, MANAGER_IFACE, SESSION_IFACE, USER_IFACE};
+use super::router::{self, Method, Node, Object, MANAGER_IFACE, SESSION_IFACE, USER_IFACE};
 use crate::authz::{self, Action};
+use crate::bus::route::{self as bus_route, Standard};
+use crate::bus::{self, props as bus_props};
 use crate::error::AgentError;
 use crate::ops;
 use crate::signals;
 use crate::state::{caller_uid, Shared};
 use crate::terminate::{self, Whom};
 use crate::validate;
+use crate::wire;
 
 /// A failed call: the D-Bus error name and its message.
 #[derive(Debug)]
@@ -91,6 +93,12 @@ impl From<AgentError> for Fail {
     }
 }
 
+impl From<zbus::fdo::Error> for Fail {
+    fn from(e: zbus::fdo::Error) -> Fail {
+        Fail::new(e.name().as_str(), e.description().unwrap_or_default())
+    }
+}
+
 impl From<zbus::Error> for Fail {
     fn from(e: zbus::Error) -> Fail {
         Fail::from(AgentError::from(e))
@@ -130,79 +138,33 @@ impl Login1 {
         }
     }
 
-    /// Serves until the connection closes.
-    pub async fn serve(self) -> std::result::Result<(), String> {
-        let mut calls = MessageStream::from(&self.conn);
-        while let Some(msg) = calls.next().await {
-            let Ok(msg) = msg else { continue };
-            if msg.message_type() != Type::MethodCall {
-                continue;
-            }
+    /// Serves the calls `calls` reads (see [`bus::serve`]) until the connection closes.
+    pub async fn serve(self, calls: MessageStream) -> std::result::Result<(), String> {
+        let (conn, executor) = (self.conn.clone(), self.executor.clone());
+        bus::serve(calls, conn, executor, move |msg| {
             let this = self.clone();
-            self.executor
-                .spawn(async move { this.answer(msg).await })
-                .detach();
-        }
+            async move {
+                let reply = {
+                    let hdr = msg.header();
+                    match this.handle(&msg, &hdr).await {
+                        Ok(reply) => Ok(reply),
+                        Err(f) => bus::error_reply(&hdr, &f.name, &f.text),
+                    }
+                };
+                (msg, reply)
+            }
+        })
+        .await;
         Err(format!("the connection that owns {} was closed", super::BUS_NAME))
-    }
-
-    /// Handles one call and sends its one reply.
-    async fn answer(&self, msg: Message) {
-        let hdr = msg.header();
-        let outcome = self.handle(&msg, &hdr).await;
-        if hdr.primary().flags().contains(Flags::NoReplyExpected) {
-            return;
-        }
-        let sent = async {
-            let reply = match outcome {
-                Ok(reply) => reply,
-                Err(f) => {
-                    let error = zbus::names::ErrorName::try_from(f.name.as_str()).unwrap_or_else(|_| {
-                        zbus::names::ErrorName::from_static_str_unchecked("org.freedesktop.DBus.Error.Failed")
-                    });
-                    Message::error(&hdr, error)?.build(&(f.text,))?
-                }
-            };
-            let len = reply.data().len();
-            self.conn.send(&reply).await?;
-            drop(reply);
-            crate::alloc::after_big_reply(len);
-            Ok::<(), zbus::Error>(())
-        };
-        if let Err(e) = sent.await {
-            tracing::warn!(error = %e, "could not reply to a login1 call");
-        }
     }
 
     async fn handle(&self, msg: &Message, hdr: &Header<'_>) -> Result<Message> {
         let path = hdr.path().map(|p| p.as_str()).unwrap_or("");
         let interface = hdr.interface().map(|i| i.as_str());
         let member = hdr.member().map(|m| m.as_str()).unwrap_or("");
-        let (object, method) = router::route(path, interface, member).map_err(|miss| match miss {
-            Miss::UnknownObject => Fail::unknown_object(path),
-            Miss::UnknownInterface => Fail::new(
-                "org.freedesktop.DBus.Error.UnknownInterface",
-                format!("Unknown interface {} on {path}", interface.unwrap_or("")),
-            ),
-            Miss::UnknownMethod => Fail::new(
-                "org.freedesktop.DBus.Error.UnknownMethod",
-                format!(
-                    "Unknown method {member} or interface {}.",
-                    interface.unwrap_or("")
-                ),
-            ),
-        })?;
-        let body = msg.body();
-        // zbus 5 parses a body signature of several types as one structure, so "ssi" and "(ssi)"
-        // compare (and print, without the parentheses) alike: the bytes of both are the same.
-        let sig = body.signature();
-        if *sig != method.signature() {
-            return Err(Fail::invalid(format!(
-                "{member} takes arguments of type '{}', not '{}'",
-                method.signature(),
-                sig.to_string_no_parens()
-            )));
-        }
+        let (object, method) =
+            router::route(path, interface, member).map_err(|miss| miss.error(path, interface, member))?;
+        bus_route::check_signature(msg, member, method.signature())?;
         let caller = caller_uid(&self.shared, &self.conn, hdr).await?;
         let call = Call {
             l: self,
@@ -226,9 +188,7 @@ fn args<T>(msg: &Message) -> Result<T>
 where
     T: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
 {
-    msg.body()
-        .deserialize::<T>()
-        .map_err(|e| Fail::invalid(format!("bad arguments: {e}")))
+    Ok(bus_route::args(msg)?)
 }
 
 fn opath(p: String) -> OwnedObjectPath {
@@ -430,68 +390,24 @@ impl Call<'_> {
     async fn run(&self, object: Object, method: Method) -> Result<Message> {
         use Method::*;
         match method {
-            Ping => self.done(),
-            GetMachineId => {
-                let id = std::fs::read_to_string("/etc/machine-id").map_err(|e| {
-                    Fail::new(
-                        "org.freedesktop.DBus.Error.Failed",
-                        format!("/etc/machine-id: {e}"),
-                    )
-                })?;
-                self.reply(&(id.trim(),))
-            }
-            Introspect => self.introspect(object).await,
-            Get => {
+            Std(Standard::Ping) => self.done(),
+            Std(Standard::GetMachineId) => self.reply(&(bus::machine_id()?,)),
+            Std(Standard::Introspect) => self.introspect(object).await,
+            Std(Standard::Get) => {
                 let (iface, name): (String, String) = args(self.msg)?;
                 let (own, props) = self.props_of(object).await?;
-                if !iface.is_empty() && iface != own {
-                    return Err(Fail::new(
-                        "org.freedesktop.DBus.Error.UnknownInterface",
-                        format!("Unknown interface '{iface}'."),
-                    ));
-                }
-                let value = props
-                    .into_iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| v)
-                    .ok_or_else(|| {
-                        Fail::new(
-                            "org.freedesktop.DBus.Error.UnknownProperty",
-                            format!("Unknown property '{name}'."),
-                        )
-                    })?;
-                self.reply(&(value,))
+                self.reply(&(bus_props::get(own, props, &iface, &name)?,))
             }
-            GetAll => {
-                // "" means every interface of the object (loginctl show-session sends it).
+            Std(Standard::GetAll) => {
                 let iface: String = args(self.msg)?;
                 let (own, props) = self.props_of(object).await?;
-                let all: BTreeMap<&str, Value<'static>> = if iface.is_empty() || iface == own {
-                    props.into_iter().collect()
-                } else if router::interfaces(object).contains(&iface.as_str()) {
-                    BTreeMap::new()
-                } else {
-                    return Err(Fail::new(
-                        "org.freedesktop.DBus.Error.UnknownInterface",
-                        format!("Unknown interface '{iface}'."),
-                    ));
-                };
+                let all = bus_props::get_all(own, props, router::interfaces(object), &iface)?;
                 self.reply(&(all,))
             }
-            Set => {
+            Std(Standard::Set) => {
                 let (_, name, _): (String, String, zbus::zvariant::OwnedValue) = args(self.msg)?;
                 let (_, props) = self.props_of(object).await?;
-                if props.iter().any(|(n, _)| *n == name) {
-                    Err(Fail::new(
-                        "org.freedesktop.DBus.Error.PropertyReadOnly",
-                        format!("Property '{name}' is not writable."),
-                    ))
-                } else {
-                    Err(Fail::new(
-                        "org.freedesktop.DBus.Error.UnknownProperty",
-                        format!("Unknown property '{name}'."),
-                    ))
-                }
+                Err(bus_props::set(&props, &name).into())
             }
             ListSessions => self.list_sessions(),
             ListUsers => self.list_users(),
@@ -694,29 +610,16 @@ impl Call<'_> {
     /// (the agent's own ListSessions does the same); a user's is built from a scan.
     fn list_sessions(&self) -> Result<Message> {
         let body = {
-            let mut state = self.shared().lock();
-            match (&state.login1_list_all, self.caller) {
-                (Some(body), 0) => body.clone(),
-                _ => {
-                    let list: Vec<_> = state
-                        .table
-                        .iter()
-                        .filter(|(_, e)| authz::may_list(self.caller, e.record.uid))
-                        .map(|(_, e)| list_row(&e.record))
-                        .collect();
-                    let ctxt =
-                        zbus::zvariant::serialized::Context::new_dbus(zbus::zvariant::NATIVE_ENDIAN, 0);
-                    let data = zbus::zvariant::to_bytes(ctxt, &list).map_err(zbus::Error::from)?;
-                    let body = Arc::new(data.bytes().to_vec());
-                    if self.caller == 0 {
-                        state.login1_list_all = Some(body.clone());
-                    }
-                    body
-                }
-            }
+            let state = self.shared().lock();
+            let rows = state
+                .table
+                .iter()
+                .filter(|(_, e)| authz::may_list(self.caller, e.record.uid))
+                .map(|(_, e)| &e.record);
+            encode_list(rows, wire::Order::NATIVE)
         };
-        // SAFETY: the bytes are zvariant's own marshalling of an `a(susso)` value, in the byte
-        // order zbus builds messages in (native), starting at an 8-aligned offset as a body does.
+        // SAFETY: `encode_list` writes a well-formed `a(susso)` body in the byte order zbus builds
+        // messages in (native), which the unit tests check against zvariant.
         let reply =
             unsafe { Message::method_return(self.hdr)?.build_raw_body(&body, "a(susso)", Vec::new())? };
         Ok(reply)
@@ -908,14 +811,18 @@ impl Call<'_> {
 }
 
 /// One `(susso)` row of ListSessions: id, uid, user, seat, object path.
-fn list_row(r: &SessionRecord) -> (&str, u32, &str, &'static str, OwnedObjectPath) {
-    (
-        &r.id,
-        r.uid,
-        &r.user,
-        props::seat(r).0,
-        opath(path::session(&r.id)),
-    )
+/// The body of login1's `ListSessions` reply (`a(susso)`: id, uid, user, seat, path), written
+/// straight from the records ([`wire::Encoder`]): zvariant took about 78 ms for 10,000 rows.
+pub fn encode_list<'a>(records: impl Iterator<Item = &'a SessionRecord>, order: wire::Order) -> Vec<u8> {
+    let mut e = wire::Encoder::new(order);
+    e.structs(records, |e, r| {
+        e.str(&r.id);
+        e.u32(r.uid);
+        e.str(&r.user);
+        e.str(props::seat(r).0);
+        e.str(&path::session(&r.id));
+    });
+    e.finish()
 }
 
 fn session_name(object: Object) -> SessionName {
@@ -1005,4 +912,33 @@ pub async fn unlock_one(
     shared.lock().hints.entry(n).or_default().locked = false;
     signals::login1_unlock(shared, n).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::zvariant::{serialized::Context, to_bytes, BE, LE};
+
+    #[test]
+    fn the_list_encoder_writes_what_zvariant_writes() {
+        for n in [0, 1, 2, 5, 33] {
+            let recs = crate::wire::tests::records(n);
+            let rows: Vec<(&str, u32, &str, &str, OwnedObjectPath)> = recs
+                .iter()
+                .map(|r| {
+                    (
+                        r.id.as_str(),
+                        r.uid,
+                        r.user.as_str(),
+                        props::seat(r).0,
+                        opath(path::session(&r.id)),
+                    )
+                })
+                .collect();
+            for (order, endian) in [(wire::Order::Little, LE), (wire::Order::Big, BE)] {
+                let theirs = to_bytes(Context::new_dbus(endian, 0), &rows).unwrap();
+                assert_eq!(encode_list(recs.iter(), order), theirs.bytes(), "n={n} {order:?}");
+            }
+        }
+    }
 }

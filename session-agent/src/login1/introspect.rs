@@ -1,28 +1,10 @@
 //! `org.freedesktop.DBus.Introspectable` XML for login1's objects: the methods and signals of
 //! each interface as written here, the properties from the same tables `Get` answers from
-//! ([`super::props`]), so the types introspection shows are the types a client gets.
+//! ([`super::props`]), put together by [`crate::bus::xml`].
 
-use super::props::{self, Props};
+use super::props::Props;
 use super::router::{MANAGER_IFACE, SESSION_IFACE, USER_IFACE};
-
-const DOCTYPE: &str = "<!DOCTYPE node PUBLIC \"-//freedesktop//DTD D-BUS Object Introspection 1.0//EN\"\n \"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd\">\n";
-
-const STANDARD: &str = r#" <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId"><arg type="s" name="machine_uuid" direction="out"/></method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect"><arg name="xml_data" type="s" direction="out"/></method>
- </interface>
-"#;
-
-const PROPERTIES: &str = r#" <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get"><arg name="interface_name" direction="in" type="s"/><arg name="property_name" direction="in" type="s"/><arg name="value" direction="out" type="v"/></method>
-  <method name="GetAll"><arg name="interface_name" direction="in" type="s"/><arg name="props" direction="out" type="a{sv}"/></method>
-  <method name="Set"><arg name="interface_name" direction="in" type="s"/><arg name="property_name" direction="in" type="s"/><arg name="value" direction="in" type="v"/></method>
-  <signal name="PropertiesChanged"><arg type="s" name="interface_name"/><arg type="a{sv}" name="changed_properties"/><arg type="as" name="invalidated_properties"/></signal>
- </interface>
-"#;
+use crate::bus::xml::{Changes, Doc};
 
 const MANAGER_MEMBERS: &str = r#"  <method name="ListSessions"><arg type="a(susso)" name="sessions" direction="out"/></method>
   <method name="ListUsers"><arg type="a(uso)" name="users" direction="out"/></method>
@@ -63,25 +45,8 @@ const USER_MEMBERS: &str = r#"  <method name="Terminate"/>
 
 /// The agent sends no `PropertiesChanged` for login1's objects: clients that cache properties
 /// (GDBus proxies) are told to ask again instead.
-const NO_SIGNAL: &str =
-    "<annotation name=\"org.freedesktop.DBus.Property.EmitsChangedSignal\" value=\"false\"/>";
-
-fn interface(out: &mut String, name: &str, members: &str, props: &Props) {
-    out.push_str(&format!(" <interface name=\"{name}\">\n"));
-    for (prop, value) in props {
-        out.push_str(&format!(
-            "  <property name=\"{prop}\" type=\"{}\" access=\"read\">{NO_SIGNAL}</property>\n",
-            props::signature(value)
-        ));
-    }
-    out.push_str(members);
-    out.push_str(" </interface>\n");
-}
-
-fn children(out: &mut String, names: &[String]) {
-    for n in names {
-        out.push_str(&format!(" <node name=\"{n}\"/>\n"));
-    }
+fn unsignalled(_: &str) -> Changes {
+    Changes::Unsignalled
 }
 
 /// Which object's XML to write.
@@ -95,27 +60,15 @@ pub enum Of<'a> {
 
 /// The introspection XML of an object.
 pub fn xml(of: Of<'_>) -> String {
-    let mut out = String::from(DOCTYPE);
-    out.push_str("<node>\n");
     match of {
-        Of::Manager(p) => {
-            interface(&mut out, MANAGER_IFACE, MANAGER_MEMBERS, p);
-            out.push_str(PROPERTIES);
-            children(&mut out, &["session".to_owned(), "user".to_owned()]);
-        }
-        Of::Session(p) => {
-            interface(&mut out, SESSION_IFACE, SESSION_MEMBERS, p);
-            out.push_str(PROPERTIES);
-        }
-        Of::User(p) => {
-            interface(&mut out, USER_IFACE, USER_MEMBERS, p);
-            out.push_str(PROPERTIES);
-        }
-        Of::Node(names) => children(&mut out, names),
+        Of::Manager(p) => Doc::new()
+            .interface(MANAGER_IFACE, p, unsignalled, MANAGER_MEMBERS)
+            .children(&["session", "user"]),
+        Of::Session(p) => Doc::new().interface(SESSION_IFACE, p, unsignalled, SESSION_MEMBERS),
+        Of::User(p) => Doc::new().interface(USER_IFACE, p, unsignalled, USER_MEMBERS),
+        Of::Node(names) => Doc::new().children(names),
     }
-    out.push_str(STANDARD);
-    out.push_str("</node>\n");
-    out
+    .finish()
 }
 
 #[cfg(test)]
@@ -129,7 +82,7 @@ mod tests {
         let x = xml(Of::Session(&props));
         assert!(x.starts_with("<!DOCTYPE node"));
         assert!(x.contains("<interface name=\"org.freedesktop.login1.Session\">"));
-        assert!(x.contains("<property name=\"VTNr\" type=\"u\" access=\"read\">"));
+        assert!(x.contains("<property name=\"VTNr\" type=\"u\" access=\"read\"><annotation name=\"org.freedesktop.DBus.Property.EmitsChangedSignal\" value=\"false\"/>"));
         assert!(x.contains("<signal name=\"Lock\"/>"));
         assert!(x.contains("<interface name=\"org.freedesktop.DBus.Properties\">"));
         assert!(x.contains("<interface name=\"org.freedesktop.DBus.Peer\">"));

@@ -48,7 +48,7 @@ impl Clock {
     }
 }
 
-pub type Props = Vec<(&'static str, Value<'static>)>;
+pub use crate::bus::props::{signature, Props};
 
 /// The VT number of `tty1` … `tty63`; 0 for anything else (a pty, none).
 pub fn vt_number(tty: Option<&str>) -> u32 {
@@ -238,11 +238,6 @@ pub fn manager(block: String, delay: String) -> Props {
         ("KillUserProcesses", Value::from(false)),
         ("NAutoVTs", Value::from(0u32)),
     ]
-}
-
-/// The D-Bus signature of a property value, for introspection.
-pub fn signature(value: &Value<'_>) -> String {
-    value.value_signature().to_string()
 }
 
 #[cfg(test)]

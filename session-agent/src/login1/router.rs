@@ -4,13 +4,12 @@
 //! user exists is the dispatcher's question, asked of the table.
 
 use super::path::{self, SessionName, UserName};
+use crate::bus::route::{self as bus_route, Standard};
+pub use crate::bus::route::{Miss, INTROSPECTABLE_IFACE, PEER_IFACE, PROPERTIES_IFACE};
 
 pub const MANAGER_IFACE: &str = "org.freedesktop.login1.Manager";
 pub const SESSION_IFACE: &str = "org.freedesktop.login1.Session";
 pub const USER_IFACE: &str = "org.freedesktop.login1.User";
-pub const PROPERTIES_IFACE: &str = "org.freedesktop.DBus.Properties";
-pub const INTROSPECTABLE_IFACE: &str = "org.freedesktop.DBus.Introspectable";
-pub const PEER_IFACE: &str = "org.freedesktop.DBus.Peer";
 
 /// The object a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,12 +61,8 @@ pub enum Method {
     SetLockedHint,
     SetIdleHint,
     Activate,
-    Get,
-    GetAll,
-    Set,
-    Introspect,
-    Ping,
-    GetMachineId,
+    /// `Properties`, `Introspectable`, `Peer`.
+    Std(Standard),
 }
 
 impl Method {
@@ -75,9 +70,10 @@ impl Method {
     pub fn signature(self) -> &'static str {
         use Method::*;
         match self {
+            Std(s) => s.signature(),
             ListSessions | ListUsers | LockSessions | UnlockSessions | ListInhibitors | Terminate | Lock
-            | Unlock | Activate | Introspect | Ping | GetMachineId => "",
-            GetSession | TerminateSession | LockSession | UnlockSession | GetAll => "s",
+            | Unlock | Activate => "",
+            GetSession | TerminateSession | LockSession | UnlockSession => "s",
             GetSessionByPid | GetUser | GetUserByPid | TerminateUser => "u",
             KillSession => "ssi",
             KillUser => "ui",
@@ -85,18 +81,8 @@ impl Method {
             KillThisSession => "si",
             KillThisUser => "i",
             SetLockedHint | SetIdleHint => "b",
-            Get => "ss",
-            Set => "ssv",
         }
     }
-}
-
-/// Why a call has no handler, as the D-Bus errors name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Miss {
-    UnknownObject,
-    UnknownInterface,
-    UnknownMethod,
 }
 
 /// The object at `path`, or `None`.
@@ -144,13 +130,10 @@ pub fn interfaces(object: Object) -> &'static [&'static str] {
 /// The method `member` of `interface` on an object, if the object has that interface.
 fn method_of(object: Object, interface: &str, member: &str) -> Option<Method> {
     use Method::*;
+    if let Some(s) = Standard::of(interface, member) {
+        return Some(Std(s));
+    }
     let m = match (interface, member) {
-        (PROPERTIES_IFACE, "Get") => Get,
-        (PROPERTIES_IFACE, "GetAll") => GetAll,
-        (PROPERTIES_IFACE, "Set") => Set,
-        (INTROSPECTABLE_IFACE, "Introspect") => Introspect,
-        (PEER_IFACE, "Ping") => Ping,
-        (PEER_IFACE, "GetMachineId") => GetMachineId,
         (MANAGER_IFACE, _) if object == Object::Manager => match member {
             "ListSessions" => ListSessions,
             "ListUsers" => ListUsers,
@@ -193,23 +176,11 @@ fn method_of(object: Object, interface: &str, member: &str) -> Option<Method> {
 /// Routes a call: the object at `path`, and the method `member` of `interface` (or of whichever
 /// of the object's interfaces has it, when the call names none).
 pub fn route(path: &str, interface: Option<&str>, member: &str) -> Result<(Object, Method), Miss> {
-    let object = object(path).ok_or(Miss::UnknownObject)?;
-    let ifaces = interfaces(object);
-    match interface {
-        Some(i) => {
-            if !ifaces.contains(&i) {
-                return Err(Miss::UnknownInterface);
-            }
-            method_of(object, i, member)
-                .map(|m| (object, m))
-                .ok_or(Miss::UnknownMethod)
-        }
-        None => ifaces
-            .iter()
-            .find_map(|i| method_of(object, i, member))
-            .map(|m| (object, m))
-            .ok_or(Miss::UnknownMethod),
-    }
+    let object = object(path);
+    let ifaces = object.map_or(&[][..], interfaces);
+    bus_route::route(object, ifaces, interface, member, |i, m| {
+        object.and_then(|o| method_of(o, i, m))
+    })
 }
 
 #[cfg(test)]
@@ -240,11 +211,14 @@ mod tests {
                 Some(PROPERTIES_IFACE),
                 "GetAll"
             ),
-            Ok((Object::Session(SessionName::Caller), Method::GetAll))
+            Ok((
+                Object::Session(SessionName::Caller),
+                Method::Std(Standard::GetAll)
+            ))
         );
         assert_eq!(
             route("/", Some(INTROSPECTABLE_IFACE), "Introspect"),
-            Ok((Object::Node(Node::Root), Method::Introspect))
+            Ok((Object::Node(Node::Root), Method::Std(Standard::Introspect)))
         );
     }
 
@@ -285,6 +259,6 @@ mod tests {
         assert_eq!(Method::KillSession.signature(), "ssi");
         assert_eq!(Method::Inhibit.signature(), "ssss");
         assert_eq!(Method::GetSessionByPid.signature(), "u");
-        assert_eq!(Method::Set.signature(), "ssv");
+        assert_eq!(Method::Std(Standard::Set).signature(), "ssv");
     }
 }
