@@ -49,7 +49,10 @@ pub enum TableError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     next_id: u64,
-    sessions: BTreeMap<u64, Entry>,
+    /// Boxed: a B-tree node holds eleven values, and ids only grow, so each leaf is left a little
+    /// over half full; with the entries (about 230 bytes each) in the nodes that wasted about
+    /// 1.5 MB at 10,000 sessions, with pointers in them about a tenth of it. Serialized the same.
+    sessions: BTreeMap<u64, Box<Entry>>,
 }
 
 impl Table {
@@ -98,12 +101,12 @@ impl Table {
         };
         self.sessions.insert(
             n,
-            Entry {
+            Box::new(Entry {
                 record,
                 leader_start,
                 supervisor_start,
                 locker: None,
-            },
+            }),
         );
         Ok(id)
     }
@@ -111,18 +114,20 @@ impl Table {
     pub fn get(&self, id: u64) -> Result<&Entry, TableError> {
         self.sessions
             .get(&id)
+            .map(|e| &**e)
             .ok_or_else(|| TableError::NoSuchSession(id.to_string()))
     }
 
     pub fn remove(&mut self, id: u64) -> Result<Entry, TableError> {
         self.sessions
             .remove(&id)
+            .map(|e| *e)
             .ok_or_else(|| TableError::NoSuchSession(id.to_string()))
     }
 
     /// Every session, in id order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Entry)> {
-        self.sessions.iter().map(|(k, v)| (*k, v))
+        self.sessions.iter().map(|(k, v)| (*k, &**v))
     }
 
     /// The ids of `uid`'s sessions.
@@ -204,7 +209,7 @@ impl Table {
     /// keeps the id counter past it, so replaying a journal never hands out an id twice.
     pub fn restore(&mut self, n: u64, entry: Entry) {
         self.next_id = self.next_id.max(1).max(n.saturating_add(1));
-        self.sessions.insert(n, entry);
+        self.sessions.insert(n, Box::new(entry));
     }
 
     /// Sets a session's state as the journal recorded it; `false` if the id is unknown (a line

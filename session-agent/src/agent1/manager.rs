@@ -7,7 +7,7 @@
 //! What keeps it fast with 10,000 sessions:
 //! - a change is one fsync'd journal line, not a rewrite of the whole table;
 //! - `ListSessions` is marshalled straight from the table by [`crate::wire::encode_list`], in a
-//!   fraction of zvariant's time and with nothing cached;
+//!   fraction of zvariant's time, and root's reply is kept until the table changes;
 //! - the caller's uid is asked of the bus once per connection (unique bus name) and remembered
 //!   until the bus announces that name gone (`NameOwnerChanged`). Unique names are never reused
 //!   by a bus, so a remembered uid cannot be someone else's.
@@ -22,14 +22,17 @@ use zbus::DBusError;
 
 use super::dispatch::Call;
 use crate::authz::{self, Action};
-use crate::bus::xml::{Changes, Doc};
+use crate::bus::{
+    self,
+    xml::{Changes, Doc},
+};
 use crate::error::{AgentError, Reply};
 use crate::locker;
 use crate::ops::{self, by_id, by_pid, set_locked};
 use crate::persist::Change;
 use crate::procfs;
 use crate::signals::{self, path};
-use crate::state::now;
+use crate::state::{now, List};
 use crate::table::Process;
 use crate::validate::{self, RawRegistration};
 use crate::wire;
@@ -149,7 +152,9 @@ impl Call<'_> {
     /// sent as the bytes [`crate::state::Shared::list_body`] marshalled.
     pub(super) async fn list_sessions(&self) -> Reply<Message> {
         let caller = self.caller().await?;
-        let body = self.shared.list_body(caller);
+        let body = self.shared.list_body(List::Agent, caller, |rows| {
+            wire::encode_list(rows, wire::Order::NATIVE)
+        });
         // SAFETY: `encode_list` writes a well-formed `a(ssussssuusst)` body in the byte order zbus
         // builds messages in (its native one), which the unit tests check against zvariant.
         let reply = unsafe {
@@ -263,18 +268,7 @@ impl Call<'_> {
         let sender = self.hdr.sender().ok_or_else(|| {
             AgentError::AccessDenied("the message has no sender: cannot tell who is calling".into())
         })?;
-        let pid = self
-            .conn
-            .call_method(
-                Some("org.freedesktop.DBus"),
-                "/org/freedesktop/DBus",
-                Some("org.freedesktop.DBus"),
-                "GetConnectionUnixProcessID",
-                &(sender.as_str(),),
-            )
-            .await
-            .ok()
-            .and_then(|r| r.body().deserialize::<u32>().ok());
+        let pid = bus::caller_pid(self.conn, self.hdr).await.ok();
         let process = pid.and_then(|pid| procfs::start_time(pid).map(|start| Process { pid, start }));
         let is_recorded = process.is_some() && process == recorded;
         self.shared

@@ -85,6 +85,27 @@ pub fn error_reply(call: &Header<'_>, name: &str, text: &str) -> zbus::Result<Me
     Message::error(call, name)?.build(&(text,))
 }
 
+/// The pid of the connection that sent `call`, as the bus daemon knows it from its credentials.
+pub async fn caller_pid(conn: &Connection, call: &Header<'_>) -> zbus::fdo::Result<u32> {
+    let sender = call
+        .sender()
+        .ok_or_else(|| zbus::fdo::Error::AccessDenied("the call has no sender".into()))?;
+    let reply = conn
+        .call_method(
+            Some("org.freedesktop.DBus"),
+            "/org/freedesktop/DBus",
+            Some("org.freedesktop.DBus"),
+            "GetConnectionUnixProcessID",
+            &(sender.as_str(),),
+        )
+        .await
+        .map_err(|e| zbus::fdo::Error::Failed(format!("GetConnectionUnixProcessID: {e}")))?;
+    reply
+        .body()
+        .deserialize::<u32>()
+        .map_err(|e| zbus::fdo::Error::Failed(format!("GetConnectionUnixProcessID: {e}")))
+}
+
 /// The machine's id, for `org.freedesktop.DBus.Peer.GetMachineId`.
 pub fn machine_id() -> zbus::fdo::Result<String> {
     std::fs::read_to_string("/etc/machine-id")

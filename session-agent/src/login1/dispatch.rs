@@ -39,7 +39,7 @@ use crate::bus::{self, props as bus_props};
 use crate::error::AgentError;
 use crate::ops;
 use crate::signals;
-use crate::state::{caller_uid, Shared};
+use crate::state::{caller_uid, List, Shared};
 use crate::terminate::{self, Whom};
 use crate::validate;
 use crate::wire;
@@ -213,24 +213,7 @@ impl Call<'_> {
 
     /// The caller's pid, from the bus.
     async fn caller_pid(&self) -> Result<u32> {
-        let sender = self.hdr.sender().ok_or_else(|| {
-            Fail::new(
-                "org.freedesktop.DBus.Error.AccessDenied",
-                "the call has no sender",
-            )
-        })?;
-        let reply = self
-            .l
-            .conn
-            .call_method(
-                Some("org.freedesktop.DBus"),
-                "/org/freedesktop/DBus",
-                Some("org.freedesktop.DBus"),
-                "GetConnectionUnixProcessID",
-                &(sender.as_str(),),
-            )
-            .await?;
-        Ok(reply.body().deserialize::<u32>()?)
+        Ok(bus::caller_pid(&self.l.conn, self.hdr).await?)
     }
 
     /// The session process `pid` belongs to, if the caller may see it.
@@ -609,15 +592,9 @@ impl Call<'_> {
     /// ListSessions: root's reply body is marshalled once and kept until the table changes
     /// (the agent's own ListSessions does the same); a user's is built from a scan.
     fn list_sessions(&self) -> Result<Message> {
-        let body = {
-            let state = self.shared().lock();
-            let rows = state
-                .table
-                .iter()
-                .filter(|(_, e)| authz::may_list(self.caller, e.record.uid))
-                .map(|(_, e)| &e.record);
+        let body = self.shared().list_body(List::Login1, self.caller, |rows| {
             encode_list(rows, wire::Order::NATIVE)
-        };
+        });
         // SAFETY: `encode_list` writes a well-formed `a(susso)` body in the byte order zbus builds
         // messages in (native), which the unit tests check against zvariant.
         let reply =
@@ -813,9 +790,9 @@ impl Call<'_> {
 /// One `(susso)` row of ListSessions: id, uid, user, seat, object path.
 /// The body of login1's `ListSessions` reply (`a(susso)`: id, uid, user, seat, path), written
 /// straight from the records ([`wire::Encoder`]): zvariant took about 78 ms for 10,000 rows.
-pub fn encode_list<'a>(records: impl Iterator<Item = &'a SessionRecord>, order: wire::Order) -> Vec<u8> {
-    let mut e = wire::Encoder::new(order);
-    e.structs(records, |e, r| {
+pub fn encode_list(records: &[&SessionRecord], order: wire::Order) -> Vec<u8> {
+    let mut e = wire::Encoder::with_capacity(order, 80 * records.len() + 8);
+    e.structs(records.iter(), |e, r| {
         e.str(&r.id);
         e.u32(r.uid);
         e.str(&r.user);
@@ -937,7 +914,11 @@ mod tests {
                 .collect();
             for (order, endian) in [(wire::Order::Little, LE), (wire::Order::Big, BE)] {
                 let theirs = to_bytes(Context::new_dbus(endian, 0), &rows).unwrap();
-                assert_eq!(encode_list(recs.iter(), order), theirs.bytes(), "n={n} {order:?}");
+                assert_eq!(
+                    encode_list(&recs.iter().collect::<Vec<_>>(), order),
+                    theirs.bytes(),
+                    "n={n} {order:?}"
+                );
             }
         }
     }
