@@ -188,7 +188,7 @@ elogind_section() {
     echo "signalled the session's processes; the agent's CloseSession replies once the session's"
     echo "supervisor has closed the PAM session and unregistered it, which is the guarantee issue 5 asks"
     echo "for. Each elogind session also costs a cgroup, a FIFO and a state file under /run/systemd, where"
-    echo "an agent session costs a journal line and a D-Bus object."
+    echo "an agent session costs a journal line and a table entry (its D-Bus object is that entry)."
     if [[ -n $lsummary ]]; then
         echo
         echo "The login1 rows are the one-to-one comparison: the same name, the same calls and the same"
