@@ -148,20 +148,13 @@ impl Call<'_> {
     /// The manager has no properties.
     fn manager_properties(&self, method: Standard) -> Reply<Message> {
         let ifaces = router::interfaces(Object::Manager);
-        match method {
-            Standard::Get => {
-                let (iface, name): (String, String) = self.args()?;
-                self.reply(&(bus::props::get(INTERFACE, Vec::new(), &iface, &name)?,))
-            }
-            Standard::GetAll => {
-                let iface: String = self.args()?;
-                self.reply(&(bus::props::get_all(INTERFACE, Vec::new(), ifaces, &iface)?,))
-            }
-            _ => {
-                let (_, name, _): (String, String, zbus::zvariant::OwnedValue) = self.args()?;
-                Err(bus::props::set(&Vec::new(), &name).into())
-            }
-        }
+        Ok(bus::props::answer(
+            self.msg,
+            method,
+            INTERFACE,
+            Vec::new(),
+            ifaces,
+        )?)
     }
 
     fn introspect(&self, object: Object) -> Reply<Message> {

@@ -130,21 +130,8 @@ impl Call<'_> {
             )?;
             properties(r)
         };
-        match method {
-            Standard::Get => {
-                let (iface, name): (String, String) = self.args()?;
-                self.reply(&(props::get(SESSION_INTERFACE, props, &iface, &name)?,))
-            }
-            Standard::GetAll => {
-                let iface: String = self.args()?;
-                let ifaces = router::interfaces(Object::Session(n));
-                self.reply(&(props::get_all(SESSION_INTERFACE, props, ifaces, &iface)?,))
-            }
-            _ => {
-                let (_, name, _): (String, String, zbus::zvariant::OwnedValue) = self.args()?;
-                Err(props::set(&props, &name).into())
-            }
-        }
+        let ifaces = router::interfaces(Object::Session(n));
+        Ok(props::answer(self.msg, method, SESSION_INTERFACE, props, ifaces)?)
     }
 }
 

@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 
 use zbus::fdo;
-use zbus::zvariant::Value;
+use zbus::message::Message;
+use zbus::zvariant::{OwnedValue, Value};
+
+use super::route::{args, Standard};
 
 /// An object's properties, in the order introspection lists them.
 pub type Props = Vec<(&'static str, Value<'static>)>;
@@ -56,6 +59,41 @@ pub fn set(props: &Props, name: &str) -> fdo::Error {
     } else {
         fdo::Error::UnknownProperty(format!("Unknown property '{name}'."))
     }
+}
+
+/// Answers `call`, a `Properties` method (`Get`, `GetAll`, `Set`; its signature checked already)
+/// on an object with `interfaces` whose properties, `props`, are `own`'s: the reply to send.
+pub fn answer(
+    call: &Message,
+    method: Standard,
+    own: &str,
+    props: Props,
+    interfaces: &[&str],
+) -> fdo::Result<Message> {
+    let hdr = call.header();
+    let reply = Message::method_return(&hdr);
+    let built = match method {
+        Standard::Get => {
+            let (interface, name): (String, String) = args(call)?;
+            let value = get(own, props, &interface, &name)?;
+            reply.and_then(|r| r.build(&(value,)))
+        }
+        Standard::GetAll => {
+            let interface: String = args(call)?;
+            let all = get_all(own, props, interfaces, &interface)?;
+            reply.and_then(|r| r.build(&(all,)))
+        }
+        Standard::Set => {
+            let (_, name, _): (String, String, OwnedValue) = args(call)?;
+            return Err(set(&props, &name));
+        }
+        other => {
+            return Err(fdo::Error::UnknownMethod(format!(
+                "{other:?} is not a Properties method"
+            )))
+        }
+    };
+    built.map_err(|e| fdo::Error::Failed(format!("building the reply: {e}")))
 }
 
 #[cfg(test)]

@@ -376,21 +376,15 @@ impl Call<'_> {
             Std(Standard::Ping) => self.done(),
             Std(Standard::GetMachineId) => self.reply(&(bus::machine_id()?,)),
             Std(Standard::Introspect) => self.introspect(object).await,
-            Std(Standard::Get) => {
-                let (iface, name): (String, String) = args(self.msg)?;
+            Std(s @ (Standard::Get | Standard::GetAll | Standard::Set)) => {
                 let (own, props) = self.props_of(object).await?;
-                self.reply(&(bus_props::get(own, props, &iface, &name)?,))
-            }
-            Std(Standard::GetAll) => {
-                let iface: String = args(self.msg)?;
-                let (own, props) = self.props_of(object).await?;
-                let all = bus_props::get_all(own, props, router::interfaces(object), &iface)?;
-                self.reply(&(all,))
-            }
-            Std(Standard::Set) => {
-                let (_, name, _): (String, String, zbus::zvariant::OwnedValue) = args(self.msg)?;
-                let (_, props) = self.props_of(object).await?;
-                Err(bus_props::set(&props, &name).into())
+                Ok(bus_props::answer(
+                    self.msg,
+                    s,
+                    own,
+                    props,
+                    router::interfaces(object),
+                )?)
             }
             ListSessions => self.list_sessions(),
             ListUsers => self.list_users(),
